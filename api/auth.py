@@ -1,0 +1,66 @@
+"""Authentication by API key, served from memory; the keys read model answers misses.
+
+The cache is kept current from the event stream: any ``User`` event evicts that user's cached keys
+(revocation, disabling). A miss reads the keys read model and, when that projection is behind the event store,
+waits (bounded) for it, so a key issued a moment ago by the CLI works at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from domain.errors import AuthenticationFailed, PermissionDenied
+from infra.passwords import ApiKeys
+from infra.sqldb import SqlDatabase
+from projections.base import Projector
+from projections.keys import find_key
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    key_id: str
+    username: str
+    is_admin: bool
+    expires_at: datetime | None
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise PermissionDenied("This needs an admin's API key.")
+
+
+class Authenticator:
+    def __init__(self, db: SqlDatabase, api_keys: ApiKeys, projector: Projector, wait_s: float) -> None:
+        self.db, self.api_keys, self.projector, self.wait_s = db, api_keys, projector, wait_s
+        self._cache: dict[str, Principal] = {}
+        self._lock = threading.Lock()
+
+    def cached(self, plaintext: str) -> tuple[str, Principal | None]:
+        key_hash = self.api_keys.hash(plaintext)
+        return key_hash, self._cache.get(key_hash)
+
+    def check(self, principal: Principal) -> Principal:
+        if principal.expires_at is not None and principal.expires_at <= datetime.now(timezone.utc):
+            raise AuthenticationFailed("This API key has expired.")
+        return principal
+
+    def load(self, key_hash: str) -> Principal:
+        """The slow path (run in a thread): the read model, after the projection caught up if behind."""
+        row = find_key(self.db, key_hash)
+        if row is None and self.projector.lag() > 0:
+            self.projector.wait_for(self.projector.head(), self.wait_s)
+            row = find_key(self.db, key_hash)
+        if row is None or row["revoked"] or row["disabled"]:
+            raise AuthenticationFailed("Invalid API key: send a valid key in the X-API-Key header.")
+        expires = datetime.fromisoformat(row["expires_at"]) if row["expires_at"] else None
+        principal = Principal(row["user_id"], row["key_id"], row["username"], bool(row["is_admin"]), expires)
+        with self._lock:
+            self._cache[key_hash] = principal
+        return principal
+
+    def evict_user(self, user_id: str) -> None:
+        with self._lock:
+            for key_hash in [h for h, p in self._cache.items() if p.user_id == user_id]:
+                del self._cache[key_hash]

@@ -1,0 +1,80 @@
+"""The one place where errors become HTTP: ``{"error": {"code", "message", "type", "param", "request_id"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.response import HTTPResponse, json
+
+from domain import errors as e
+
+log = logging.getLogger(__name__)
+
+STATUS: list[tuple[type[e.GatewayError], int]] = [
+    (e.UnknownModel, 404),
+    (e.ProviderNotConfigured, 400),
+    (e.InvalidRequest, 422),
+    (e.AuthenticationFailed, 401),
+    (e.PermissionDenied, 403),
+    (e.NotFound, 404),
+    (e.Conflict, 409),
+    (e.GenerationCancelled, 409),
+    (e.ProviderRejected, 400),
+    (e.ProviderAuthFailed, 502),
+    (e.ProviderRateLimited, 429),
+    (e.ProviderTimeout, 504),
+    (e.ProviderUnavailable, 502),
+    (e.RuntimeFailure, 500),
+    (e.ProviderError, 502),
+]
+
+SANIC_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large",
+               415: "unsupported_media_type", 503: "unavailable"}
+
+
+def status_of(error: e.GatewayError) -> int:
+    for cls, status in STATUS:
+        if isinstance(error, cls):
+            return status
+    return 500
+
+
+def request_id_of(request: Request) -> str:
+    return getattr(request.ctx, "request_id", None) or ""
+
+
+def error_response(request: Request, error: e.GatewayError, *, request_id: str | None = None) -> HTTPResponse:
+    body: dict[str, Any] = {"code": error.code, "message": error.message, "type": error.type,
+                            "param": error.param, "request_id": request_id or request_id_of(request)}
+    headers = {}
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
+        body["retry_after"] = retry_after
+    return json({"error": body}, status=status_of(error), headers=headers)
+
+
+def install(app: Sanic) -> None:
+    @app.exception(e.GatewayError)
+    async def gateway_error(request: Request, error: e.GatewayError) -> HTTPResponse:
+        return error_response(request, error)
+
+    @app.exception(SanicException)
+    async def sanic_error(request: Request, error: SanicException) -> HTTPResponse:
+        status = getattr(error, "status_code", 500) or 500
+        code = SANIC_CODES.get(status, "invalid_request" if status < 500 else "internal_error")
+        message = str(error) if status < 500 else "The server failed; the request id identifies it in the logs."
+        body = {"code": code, "message": message, "type": "invalid_request_error" if status < 500 else "server_error",
+                "param": None, "request_id": request_id_of(request)}
+        return json({"error": body}, status=status)
+
+    @app.exception(Exception)
+    async def unexpected(request: Request, error: Exception) -> HTTPResponse:
+        log.exception("unhandled error on %s %s (request %s)", request.method, request.path, request_id_of(request))
+        body = {"code": "internal_error", "message": "The server failed; the request id identifies it in the logs.",
+                "type": "server_error", "param": None, "request_id": request_id_of(request)}
+        return json({"error": body}, status=500)

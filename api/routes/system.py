@@ -1,0 +1,41 @@
+"""Health, readiness and metrics: no API key needed."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, raw
+from sanic.response import json as json_response
+
+from api.app import container
+from infra import metrics
+
+bp = Blueprint("system")
+
+
+@bp.get("/health")
+async def health(request: Request) -> HTTPResponse:
+    return json_response({"status": "ok"})
+
+
+@bp.get("/ready")
+async def ready(request: Request) -> HTTPResponse:
+    c = container(request)
+    down = []
+    checks = {"event_store": lambda: c.app.recorder.max_notification_id(), "projections": c.projector.positions}
+    for name, check in checks.items():
+        try:
+            await asyncio.wait_for(c.run(check), 3.0)
+        except Exception:
+            down.append(name)
+    if not await c.bus.healthy():
+        down.append("bus")
+    if down:
+        return json_response({"status": "not_ready", "down": down}, status=503)
+    return json_response({"status": "ready"})
+
+
+@bp.get("/metrics")
+async def metrics_route(request: Request) -> HTTPResponse:
+    return raw(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,139 @@
+"""Request bodies and their validation. Every failure becomes an ``InvalidRequest`` that says what to fix."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from domain.errors import InvalidRequest
+from runtimes.base import IMAGE_PARAMETERS, MESH_PARAMETERS, TEXT_PARAMETERS
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MessageIn(Strict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class InputIn(Strict):
+    prompt: str | None = None
+    messages: list[MessageIn] | None = None
+
+    @model_validator(mode="after")
+    def one_of(self) -> InputIn:
+        if self.prompt is None and not self.messages:
+            raise ValueError("give input.prompt (a string) or input.messages (a non-empty list)")
+        if self.prompt is not None and not self.prompt.strip():
+            raise ValueError("input.prompt is empty")
+        return self
+
+    def as_messages(self) -> list[dict[str, str]]:
+        messages = [m.model_dump() for m in self.messages or []]
+        if self.prompt is not None:
+            messages.append({"role": "user", "content": self.prompt})
+        return messages
+
+
+class GenerateIn(Strict):
+    modality: Literal["text", "image", "3d"] = "text"
+    model: str | list[str] | None = None
+    input: InputIn
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    stream: bool = False
+
+    @field_validator("model")
+    @classmethod
+    def models_not_empty(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and not value:
+            raise ValueError("model list is empty")
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("model is empty")
+        return value
+
+    @property
+    def models(self) -> list[str | None]:
+        if self.model is None:
+            return [None]
+        return [self.model] if isinstance(self.model, str) else list(self.model)
+
+
+class TextParameters(Strict):
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    top_p: float | None = Field(None, gt=0, le=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+
+
+class ImageParameters(Strict):
+    width: int | None = Field(None, ge=8, le=4096)
+    height: int | None = Field(None, ge=8, le=4096)
+    steps: int | None = Field(None, ge=1, le=500)
+    guidance: float | None = Field(None, ge=0, le=50)
+    negative_prompt: str | None = None
+    seed: int | None = None
+    n: int | None = Field(None, ge=1, le=10)
+
+
+class MeshParameters(Strict):
+    steps: int | None = Field(None, ge=1, le=500)
+    guidance: float | None = Field(None, ge=0, le=50)
+    seed: int | None = None
+    format: Literal["glb", "ply", "obj"] | None = None
+
+
+PARAMETER_MODELS: dict[str, type[Strict]] = {"text": TextParameters, "image": ImageParameters, "3d": MeshParameters}
+DEFAULT_PARAMETERS = {"text": TEXT_PARAMETERS, "image": IMAGE_PARAMETERS, "3d": MESH_PARAMETERS}
+
+
+def check_parameters(modality: str, parameters: dict[str, Any], accepted: frozenset[str]) -> dict[str, Any]:
+    unknown = sorted(set(parameters) - accepted)
+    if unknown:
+        raise InvalidRequest(f"Unknown parameter(s) {', '.join(unknown)} for {modality}; accepted: "
+                             f"{', '.join(sorted(accepted))}.", param=f"parameters.{unknown[0]}",
+                             code="unknown_parameter")
+    model = parse(PARAMETER_MODELS[modality], parameters, prefix="parameters")
+    return model.model_dump(exclude_none=True)
+
+
+class SessionIn(Strict):
+    title: str | None = Field(None, max_length=200)
+    model: str | None = None
+
+
+class SessionPatch(Strict):
+    title: str = Field(min_length=1, max_length=200)
+
+
+class KeyIn(Strict):
+    name: str = Field("default", min_length=1, max_length=100)
+
+
+class UserIn(Strict):
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str = Field(min_length=8, max_length=1024)
+    admin: bool = False
+
+
+def parse(model: type[M], data: Any, *, prefix: str = "") -> M:
+    if not isinstance(data, dict):
+        raise InvalidRequest(f"The {prefix or 'request body'} must be a JSON object.", param=prefix or None)
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = []
+        first = None
+        for item in error.errors():
+            loc = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(item["loc"]))
+            first = first or loc or None
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                message = "unknown field"
+            problems.append(f"{loc}: {message}" if loc else message)
+        raise InvalidRequest("Invalid request: " + "; ".join(problems) + ".", param=first) from None

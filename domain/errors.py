@@ -1,0 +1,124 @@
+"""The one error hierarchy of the gateway.
+
+Every error carries a stable machine-readable ``code``; the API maps codes to HTTP statuses in one place
+(``api/errors.py``). Messages say what to fix and never contain a secret.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway reports to a caller."""
+
+    code = "internal_error"
+    type = "server_error"
+    retryable = False
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+
+class InvalidRequest(GatewayError):
+    code = "invalid_request"
+    type = "invalid_request_error"
+
+
+class UnknownModel(InvalidRequest):
+    code = "model_not_found"
+
+
+class AuthenticationFailed(GatewayError):
+    code = "unauthorized"
+    type = "authentication_error"
+
+
+class PermissionDenied(GatewayError):
+    code = "forbidden"
+    type = "permission_error"
+
+
+class NotFound(GatewayError):
+    code = "not_found"
+    type = "not_found_error"
+
+
+class Conflict(GatewayError):
+    code = "conflict"
+    type = "conflict_error"
+
+
+class ProviderNotConfigured(InvalidRequest):
+    code = "provider_not_configured"
+
+
+class GenerationCancelled(GatewayError):
+    code = "cancelled"
+    type = "cancelled"
+
+
+class ProviderError(GatewayError):
+    """A failure reported by, or on the way to, an upstream provider or local runtime."""
+
+    code = "provider_error"
+    type = "provider_error"
+
+    def __init__(self, message: str, *, provider: str = "", retry_after: float | None = None,
+                 param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message, param=param, code=code)
+        self.provider = provider
+        self.retry_after = retry_after
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused the request itself (its 400): retrying will not help."""
+
+    code = "provider_rejected"
+
+
+class ProviderAuthFailed(ProviderError):
+    code = "provider_auth_failed"
+
+
+class ProviderRateLimited(ProviderError):
+    code = "provider_rate_limited"
+    retryable = True
+
+
+class ProviderUnavailable(ProviderError):
+    code = "provider_unavailable"
+    retryable = True
+
+
+class ProviderTimeout(ProviderError):
+    code = "provider_timeout"
+    retryable = True
+
+
+class RuntimeFailure(ProviderError):
+    """A local runtime failed (bad model file, crashed child process, out of memory...)."""
+
+    code = "runtime_failed"
+
+
+ERRORS_BY_CODE: dict[str, type[GatewayError]] = {}
+
+
+def _index(cls: type[GatewayError]) -> None:
+    ERRORS_BY_CODE.setdefault(cls.code, cls)
+    for sub in cls.__subclasses__():
+        _index(sub)
+
+
+_index(GatewayError)
+
+
+def error_from_code(code: str, message: str, *, retry_after: float | None = None) -> GatewayError:
+    """Rebuild an error from what a ``Generation.Failed`` event stored."""
+    cls = ERRORS_BY_CODE.get(code, GatewayError)
+    if issubclass(cls, ProviderError):
+        return cls(message, retry_after=retry_after, code=code)
+    return cls(message, code=code)

@@ -1,0 +1,83 @@
+"""The bus interface. Subjects are given without the deployment prefix (``work.generate.openai``).
+
+Three streams, as in the architecture: ``events.>`` (every domain event, deduplicated by event id),
+``work.>`` (work queues: one consumer per queue takes each message, explicit ack, redelivery after
+``ack_wait``), ``tokens.>`` (short-lived token streams, replayable from the start). ``control.>`` is plain
+pub/sub. The bus is transport, never the record: everything on it can be rebuilt from the event store.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+
+class Delivery(ABC):
+    """A message taken from a work queue or a durable consumer."""
+
+    subject: str
+    data: bytes
+    attempt: int
+
+    @abstractmethod
+    async def ack(self) -> None: ...
+
+    @abstractmethod
+    async def nak(self, delay_s: float = 0.0) -> None: ...
+
+    @abstractmethod
+    async def in_progress(self) -> None:
+        """Tell the bus the work is still being done (resets the redelivery timer)."""
+
+
+class Subscription(ABC):
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+
+Handler = Callable[[str, bytes], Awaitable[None]]
+WorkHandler = Callable[[Delivery], Awaitable[None]]
+
+
+class Bus(ABC):
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def subject(self, suffix: str) -> str:
+        return f"{self.prefix}.{suffix}"
+
+    def strip(self, subject: str) -> str:
+        return subject[len(self.prefix) + 1:]
+
+    async def connect(self) -> None:
+        """Connect and make sure the streams exist."""
+
+    async def close(self) -> None:
+        """Stop every consumer and disconnect."""
+
+    @abstractmethod
+    async def publish(self, subject: str, data: bytes, *, msg_id: str | None = None) -> None:
+        """Publish durably on ``events.*``, ``work.*`` or ``tokens.*``; ``msg_id`` deduplicates."""
+
+    @abstractmethod
+    async def publish_signal(self, subject: str, data: bytes = b"") -> None:
+        """Fire-and-forget publish for ``control.*`` and other plain pub/sub subjects."""
+
+    @abstractmethod
+    async def subscribe(self, subject: str, handler: Handler) -> Subscription:
+        """Live, non-durable subscription (wildcards ``*`` and ``>``). Sees durable publishes too."""
+
+    @abstractmethod
+    async def consume(self, subject: str, queue: str, handler: WorkHandler, *, concurrency: int = 4) -> Subscription:
+        """Durable consumer ``queue`` on ``subject``: each message goes to one handler; ack or it comes back."""
+
+    @abstractmethod
+    def replay(self, subject: str) -> AsyncIterator[bytes]:
+        """Every message stored on ``subject`` (a ``tokens.<id>`` subject) from the start, then live ones."""
+
+    @abstractmethod
+    async def pending(self, subject: str, queue: str) -> int:
+        """Messages waiting for (or held by) consumer ``queue``: the work queue depth."""
+
+    async def healthy(self) -> bool:
+        return True

@@ -1,0 +1,73 @@
+"""Every setting of the gateway, read once from ``LLM_API_*`` environment variables (and ``.env``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLM_API_", env_file=".env", extra="ignore")
+
+    # Where and how the gateway runs.
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("./data")
+    database_url: str | None = None  # postgresql://user@host:5432/db; unset: SQLite in data_dir
+    database_schema: str | None = None  # PostgreSQL schema for every table (tests use one per run)
+    nats_url: str | None = None  # nats://127.0.0.1:4222; unset: the in-process bus
+    nats_prefix: str = "pluggably"
+    log_level: str = "INFO"
+
+    # Security.
+    master_key: SecretStr | None = None  # base64 32 bytes; unset: generated into data_dir/master.key (0600)
+    key_hash_secret: SecretStr | None = None  # HMAC key for API key hashes; unset: derived from the master key
+
+    # Behaviour.
+    inline_max_bytes: int = 1_000_000
+    request_timeout_s: float = 300.0
+    work_ack_wait_s: float = 30.0
+    sweeper_interval_s: float = 10.0
+    sweeper_grace_s: float = 15.0
+    read_your_writes_timeout_s: float = 3.0
+    allow_user_downloads: bool = False
+
+    # Commercial providers: server-wide keys serve every user without a key of their own.
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str = "https://api.anthropic.com"
+    google_api_key: SecretStr | None = None
+    google_base_url: str = "https://generativelanguage.googleapis.com"
+    azure_openai_api_key: SecretStr | None = None
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_version: str = "2024-10-21"
+    xai_api_key: SecretStr | None = None
+    xai_base_url: str = "https://api.x.ai/v1"
+    provider_timeout_s: float = 60.0
+    provider_max_retries: int = 2
+
+    # Local runtimes.
+    local_text_model_path: str | None = None
+    local_image_model_id: str | None = None
+    local_3d_model_id: str | None = None
+    local_memory_budget_mb: int = 8192
+    local_idle_unload_s: float = 900.0
+    models_dir: Path | None = None  # default: data_dir/models
+    hf_endpoint: str | None = None
+
+    runtimes: str | None = Field(default=None, description="comma-separated runtimes a worker serves")
+
+    @property
+    def embedded(self) -> bool:
+        return self.nats_url is None
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
+    def secret(self, name: str) -> str | None:
+        value = getattr(self, name, None)
+        return value.get_secret_value() if value is not None else None

@@ -1,0 +1,106 @@
+"""The usage meter: a durable bus consumer of ``events.Generation.*``, idempotent by event id.
+
+Counts requests, errors, tokens, images and meshes per user, key, provider, model and day, with a cost
+from the price table. Each event id is recorded in the same transaction as the counts it added.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from infra.bus.base import Bus, Delivery, Subscription
+from infra.sqldb import SqlDatabase
+
+log = logging.getLogger(__name__)
+
+# USD per million input / output tokens, for the cost column. Unknown models cost 0 (local ones are free).
+PRICES: dict[str, tuple[float, float]] = {
+    "openai:gpt-4o": (2.5, 10.0),
+    "openai:gpt-4o-mini": (0.15, 0.6),
+    "openai:gpt-4.1": (2.0, 8.0),
+    "openai:gpt-4.1-mini": (0.4, 1.6),
+    "anthropic:claude-sonnet-4-5": (3.0, 15.0),
+    "anthropic:claude-haiku-4-5": (1.0, 5.0),
+    "google:gemini-2.5-flash": (0.3, 2.5),
+    "google:gemini-2.5-pro": (1.25, 10.0),
+    "xai:grok-4": (3.0, 15.0),
+}
+
+TABLES = (
+    "CREATE TABLE IF NOT EXISTS usage_daily (owner_id TEXT NOT NULL, key_id TEXT NOT NULL, provider TEXT NOT NULL, "
+    "model TEXT NOT NULL, day TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0, "
+    "input_tokens BIGINT NOT NULL DEFAULT 0, output_tokens BIGINT NOT NULL DEFAULT 0, "
+    "images INTEGER NOT NULL DEFAULT 0, meshes INTEGER NOT NULL DEFAULT 0, cost_usd DOUBLE PRECISION NOT NULL "
+    "DEFAULT 0, PRIMARY KEY (owner_id, key_id, provider, model, day))",
+    "CREATE TABLE IF NOT EXISTS usage_seen (event_id TEXT PRIMARY KEY)",
+)
+
+QUEUE = "usage_meter"
+
+
+def create_tables(db: SqlDatabase) -> None:
+    with db.transaction() as cur:
+        for ddl in TABLES:
+            cur.execute(ddl)
+
+
+class UsageMeter:
+    def __init__(self, db: SqlDatabase, bus: Bus) -> None:
+        self.db, self.bus = db, bus
+
+    async def start(self) -> Subscription:
+        return await self.bus.consume("events.Generation.>", QUEUE, self._on_delivery, concurrency=1)
+
+    async def _on_delivery(self, delivery: Delivery) -> None:
+        event = json.loads(delivery.data)
+        if event["type"] in ("Generation.Completed", "Generation.Failed"):
+            await asyncio.get_running_loop().run_in_executor(None, self.record, event)
+        await delivery.ack()
+
+    def record(self, event: dict[str, Any]) -> bool:
+        """Count one event; answers False when it was counted already."""
+        data = event["data"]
+        usage = data.get("usage") or {}
+        failed = event["type"] == "Generation.Failed"
+        model = data["model"]
+        price_in, price_out = PRICES.get(model, (0.0, 0.0))
+        input_tokens, output_tokens = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+        cost = (input_tokens * price_in + output_tokens * price_out) / 1_000_000
+        row = (data["owner_id"], data.get("key_id") or "", data["provider"], model, event["timestamp"][:10],
+               int(failed), input_tokens, output_tokens, int(usage.get("images", 0)), int(usage.get("meshes", 0)),
+               cost)
+        with self.db.transaction() as cur:
+            cur.execute("INSERT INTO usage_seen (event_id) VALUES (%s) ON CONFLICT (event_id) DO NOTHING",
+                        (event["id"],))
+            if cur.rowcount == 0:
+                return False
+            cur.execute(
+                "INSERT INTO usage_daily (owner_id, key_id, provider, model, day, requests, errors, input_tokens, "
+                "output_tokens, images, meshes, cost_usd) VALUES (%s, %s, %s, %s, %s, 1, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (owner_id, key_id, provider, model, day) DO UPDATE SET "
+                "requests = usage_daily.requests + 1, errors = usage_daily.errors + excluded.errors, "
+                "input_tokens = usage_daily.input_tokens + excluded.input_tokens, "
+                "output_tokens = usage_daily.output_tokens + excluded.output_tokens, "
+                "images = usage_daily.images + excluded.images, meshes = usage_daily.meshes + excluded.meshes, "
+                "cost_usd = usage_daily.cost_usd + excluded.cost_usd", row)
+        return True
+
+
+def usage_for(db: SqlDatabase, owner_id: str) -> dict[str, Any]:
+    rows = db.query(
+        "SELECT day AS date, provider, model, SUM(requests) AS requests, SUM(errors) AS errors, "
+        "SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(images) AS images, "
+        "SUM(meshes) AS meshes, SUM(cost_usd) AS cost_usd FROM usage_daily WHERE owner_id = %s "
+        "GROUP BY day, provider, model ORDER BY day, provider, model", (owner_id,))
+    keys = ("requests", "errors", "input_tokens", "output_tokens", "images", "meshes")
+    for row in rows:
+        for key in keys:
+            row[key] = int(row[key] or 0)
+        row["total_tokens"] = row["input_tokens"] + row["output_tokens"]
+        row["cost_usd"] = round(float(row["cost_usd"] or 0), 6)
+    totals = {key: sum(r[key] for r in rows) for key in (*keys, "total_tokens")}
+    totals["cost_usd"] = round(sum(r["cost_usd"] for r in rows), 6)
+    return {"usage": rows, "totals": totals}

@@ -69,8 +69,8 @@ def projections() -> list:
 
 def migrate(settings: Settings) -> None:
     """Create every table once (event store, read models, relay, usage), before any worker starts."""
+    db = open_database(settings)  # first: it creates the PostgreSQL schema when one is configured
     app = Gateway(eventstore_env(settings, create_table=True), passwords=Passwords(), api_keys=ApiKeys(b""))
-    db = open_database(settings)
     try:
         create_tables(db, projections())
         Relay(app.recorder, app.mapper, db, bus=None).create_tables()  # type: ignore[arg-type]

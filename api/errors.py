@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 STATUS: list[tuple[type[e.GatewayError], int]] = [
     (e.UnknownModel, 404),
+    (e.MalformedRequest, 400),
     (e.ProviderNotConfigured, 400),
     (e.InvalidRequest, 422),
     (e.AuthenticationFailed, 401),

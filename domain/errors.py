@@ -27,6 +27,12 @@ class InvalidRequest(GatewayError):
     type = "invalid_request_error"
 
 
+class MalformedRequest(InvalidRequest):
+    """The body is not JSON at all (400); ``InvalidRequest`` is for JSON that fails validation (422)."""
+
+    code = "invalid_json"
+
+
 class UnknownModel(InvalidRequest):
     code = "model_not_found"
 

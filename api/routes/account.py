@@ -6,7 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, file, empty
 from sanic.response import json as json_response
 
-from api.app import container, principal
+from api.app import container, fresh, principal
 from api.routes.generate import body_of
 from api.schemas import KeyIn, UserIn, parse
 from domain.errors import InvalidRequest, NotFound
@@ -60,6 +60,7 @@ async def models(request: Request) -> HTTPResponse:
 @bp.get("/v1/keys")
 async def keys(request: Request) -> HTTPResponse:
     c, who = container(request), principal(request)
+    await fresh(c)
     rows = await c.run(list_keys, c.db, who.user_id)
     return json_response({"keys": [{**r, "revoked": bool(r["revoked"])} for r in rows]})
 

@@ -10,13 +10,13 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
-from api.app import container, principal
+from api.app import container, fresh, principal
 from api.errors import error_response
 from api.generation_flow import Watch, stored_outcome, submit
 from api.schemas import GenerateIn, parse
 from api.sse import format_event, open_stream
 from commands.responses import generation_response
-from domain.errors import InvalidRequest, NotFound, error_from_code
+from domain.errors import InvalidRequest, MalformedRequest, NotFound, error_from_code
 from domain.generations import COMPLETED, TERMINAL
 from infra.bus.subjects import cancel_subject, token_subject
 from projections.generations import get_generation
@@ -28,7 +28,7 @@ def body_of(request: Request) -> Any:
     try:
         return json.loads(request.body or b"")
     except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from None
+        raise MalformedRequest("The request body is not valid JSON.") from None
 
 
 async def generate(request: Request, session_id: str | None = None) -> HTTPResponse | None:
@@ -37,11 +37,12 @@ async def generate(request: Request, session_id: str | None = None) -> HTTPRespo
     generation = await submit(c, who, body, session_id)
     async with Watch(c, generation) as watch:
         if body.stream:
-            await stream_events(request, watch.events(c.settings.request_timeout_s))
+            await stream_events(request, watch.events(c.settings.request_timeout_s),
+                                headers={"X-Generation-ID": watch.gid})
             return None
         async for event in watch.events(c.settings.request_timeout_s):
             if event["event"] == "done":
-                return json_response(event["data"])
+                return json_response(event["data"], headers={"X-Generation-ID": watch.gid})
             if event["event"] == "error":
                 data = event["data"]
                 error = error_from_code(data["code"], data["message"], retry_after=data.get("retry_after"))
@@ -49,8 +50,9 @@ async def generate(request: Request, session_id: str | None = None) -> HTTPRespo
     raise AssertionError("the event stream ended without an outcome")
 
 
-async def stream_events(request: Request, events: Any, after: int = 0) -> None:
-    response = await open_stream(request)
+async def stream_events(request: Request, events: Any, after: int = 0,
+                        headers: dict[str, str] | None = None) -> None:
+    response = await open_stream(request, headers)
     async for event in events:
         index = event["i"]
         if index and index <= after:
@@ -67,10 +69,8 @@ async def generate_route(request: Request) -> HTTPResponse | None:
 @bp.get("/v1/generations/<generation_id>")
 async def get_generation_route(request: Request, generation_id: str) -> HTTPResponse:
     c, who = container(request), principal(request)
+    await fresh(c)
     row = await c.run(get_generation, c.db, who.user_id, generation_id)
-    if row is None:
-        await c.run(c.projector.wait_for, await c.run(c.projector.head), c.settings.read_your_writes_timeout_s)
-        row = await c.run(get_generation, c.db, who.user_id, generation_id)
     if row is None:
         raise NotFound(f"No generation {generation_id}.")
     return json_response(row)
@@ -94,7 +94,8 @@ async def replay_route(request: Request, generation_id: str) -> None:
         after = int(raw_after)
     except ValueError:
         raise InvalidRequest("Last-Event-ID must be an event id (an integer).", param="Last-Event-ID") from None
-    await stream_events(request, replay(c, generation_id, generation.status in TERMINAL), after)
+    await stream_events(request, replay(c, generation_id, generation.status in TERMINAL), after,
+                        headers={"X-Generation-ID": generation_id})
 
 
 async def replay(c: Any, gid: str, terminal: bool) -> Any:

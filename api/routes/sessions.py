@@ -9,7 +9,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty
 from sanic.response import json as json_response
 
-from api.app import container, principal
+from api.app import container, fresh, principal
 from api.routes.generate import body_of, generate
 from api.schemas import SessionIn, SessionPatch, parse
 from domain.errors import InvalidRequest, NotFound
@@ -33,11 +33,6 @@ def as_of_arg(request: Request) -> datetime | None:
 def session_json(session: Any) -> dict[str, Any]:
     return {"id": str(session.id), "title": session.title, "model": session.model,
             "created_at": session.created_on.isoformat()}
-
-
-async def fresh(c: Any) -> None:
-    """Read-your-writes: wait (bounded) until the projections reached the event store's head."""
-    await c.run(c.projector.wait_for, await c.run(c.projector.head), c.settings.read_your_writes_timeout_s)
 
 
 @bp.post("/v1/sessions")
@@ -70,10 +65,8 @@ async def get_session(request: Request, session_id: str) -> HTTPResponse:
         for message, event in zip(messages, appended):
             message["created_at"] = stamps[event.originator_version].isoformat()
         return json_response({**session_json(session), "as_of": as_of.isoformat(), "messages": messages})
+    await fresh(c)
     row = await c.run(views.get_session, c.db, who.user_id, session_id)
-    if row is None:
-        await fresh(c)
-        row = await c.run(views.get_session, c.db, who.user_id, session_id)
     if row is None:
         raise NotFound(f"No session {session_id}.")
     return json_response(row)

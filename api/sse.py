@@ -18,10 +18,13 @@ def format_event(event: str, data: Any, event_id: int | str | None = None) -> st
 
 
 async def open_stream(request: Request, headers: dict[str, str] | None = None) -> Any:
-    return await request.respond(content_type="text/event-stream",
+    """Start the SSE response; a comment line goes out at once so the client has the headers immediately."""
+    response = await request.respond(content_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
                                           "X-Request-ID": getattr(request.ctx, "request_id", ""),
                                           **(headers or {})})
+    await response.send(": stream open\n\n")
+    return response
 
 
 __all__ = ["format_event", "open_stream", "ResponseStream"]

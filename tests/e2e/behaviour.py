@@ -245,3 +245,31 @@ class GatewayBehaviour:
         sid = client.post("/v1/sessions", json={}).json()["id"]
         assert_error_shape(client.get(f"/v1/sessions/{sid}", params={"as_of": "yesterday"}), 422)
         assert_error_shape(client.post("/v1/sessions", json={"title": 5}), 422)
+
+    def test_cancel_a_running_generation(self, client: Any, openai_fake: Any) -> None:
+        before = len(openai_fake.api_requests("/chat/completions"))
+        openai_fake.script_delay(5, times=1)
+        events: list[dict[str, Any]] = []
+        ids: list[str] = []
+
+        def run() -> None:
+            with client.stream("POST", "/v1/generate", json={"model": MODEL, "input": {"prompt": "slow"},
+                                                              "stream": True}) as response:
+                ids.append(response.headers["X-Generation-ID"])
+                events.extend(sse_events(response.read().decode()))
+
+        import threading
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        eventually(lambda: assert_true(len(openai_fake.api_requests("/chat/completions")) > before and ids))
+        cancelled = client.delete(f"/v1/generations/{ids[0]}")
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
+        thread.join(10)
+        assert not thread.is_alive()
+        assert events[-1]["event"] == "error" and events[-1]["data"]["code"] == "cancelled"
+        assert client.get(f"/v1/generations/{ids[0]}").json()["status"] == "cancelled"
+
+
+def assert_true(value: Any) -> None:
+    assert value

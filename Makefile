@@ -1,0 +1,47 @@
+# Two commands do all the set-up: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml clients/python/pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
+TEST_STAMP := $(VENV)/.test-installed-$(shell cat pyproject.toml clients/python/pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# llama-cpp-python compiles from source: portable, using both cores; pip caches the wheel it builds.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+
+.PHONY: install install-test run test bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): | $(PY)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ".[local,hub]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(PIP) install -q -e ".[local,hub,test]" -e clients/python
+	@command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null) || \
+		echo "warning: could not install docker-compose (the compose file test needs it)"
+	rm -f $(VENV)/.test-installed-*
+	touch $(TEST_STAMP)
+
+install-test: $(TEST_STAMP)
+
+run: install
+	$(VENV)/bin/pluggably serve --host 127.0.0.1 --port 8080
+
+test: install-test
+	mkdir -p reports
+	$(PY) -m pytest -q --junitxml=reports/pytest.xml $(PYTEST_ARGS)
+
+bench: install-test
+	$(PY) bench/overhead.py
+
+clean:
+	rm -rf $(VENV) reports data .pytest_cache

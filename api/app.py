@@ -81,9 +81,9 @@ def create_app(c: Container, name: str = "pluggably", configure: Callable[[Sanic
         if response is not None:
             response.headers.setdefault("X-Request-ID", getattr(request.ctx, "request_id", ""))
 
-    from api.routes import account, generate, sessions, system
+    from api.routes import account, credentials, generate, sessions, system
 
-    for module in (system, generate, sessions, account):
+    for module in (system, generate, sessions, account, credentials):
         app.blueprint(module.bp)
 
     @app.before_server_start

@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import logging
-import os
-import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,8 +19,11 @@ from typing import Any, TypeVar
 
 from api.auth import Authenticator
 from commands.service import Gateway
+from domain.errors import NotFound
 from infra.artifacts import ArtifactStore
 from infra.bus import open_bus
+from infra.crypto import CredentialUnreadable, CredentialVault, load_master_key
+from infra.datakeys import SqlDataKeyStore
 from infra.eventstore import eventstore_env
 from infra.passwords import ApiKeys, Passwords
 from infra.relay import Relay
@@ -33,6 +35,7 @@ from projections.generations import GenerationsProjection
 from projections.keys import KeysProjection
 from projections.sessions import SessionsProjection
 from projections.sweeper import Sweeper
+from runtimes.base import Credential
 from runtimes.catalog import Catalog
 from runtimes.credentials import CredentialResolver
 from runtimes.registry import RuntimeRegistry
@@ -42,25 +45,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def secret_file(settings: Settings, name: str, size: int = 32) -> bytes:
-    """A server secret generated once into the data dir (mode 0600)."""
-    path = Path(settings.data_dir) / name
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(size))
-    return path.read_bytes()
-
-
 def key_hash_secret(settings: Settings) -> bytes:
+    """The HMAC key of stored API key hashes: set explicitly, or derived from the master key."""
     explicit = settings.secret("key_hash_secret")
     if explicit:
         return explicit.encode()
-    master = settings.secret("master_key")
-    if master:
-        return hashlib.sha256(b"pluggably-api-key-hash:" + master.encode()).digest()
-    return secret_file(settings, "keyhash.secret")
+    return hmac.new(load_master_key(settings), b"pluggably api key hashes", hashlib.sha256).digest()
 
 
 def projections() -> list:
@@ -75,6 +65,7 @@ def migrate(settings: Settings) -> None:
         create_tables(db, projections())
         Relay(app.recorder, app.mapper, db, bus=None).create_tables()  # type: ignore[arg-type]
         usage.create_tables(db)
+        SqlDataKeyStore(db).create_table()
     finally:
         db.close()
         app.close()
@@ -98,7 +89,8 @@ class Container:
         self.projector = Projector(self.app, self.db, projections())
         self.auth = Authenticator(self.db, self.api_keys, self.projector, settings.read_your_writes_timeout_s)
         self.artifacts = ArtifactStore(Path(settings.data_dir) / "artifacts")
-        self.credentials = CredentialResolver(settings)
+        self.vault = CredentialVault(load_master_key(settings), SqlDataKeyStore(self.db))
+        self.credentials = CredentialResolver(settings, self.user_credential)
         self.worker = Worker(self.app, self.bus, self.registry, self.credentials, self.artifacts, settings,
                              self.executor)
         self.relay = Relay(self.app.recorder, self.app.mapper, self.db, self.bus)
@@ -108,6 +100,22 @@ class Container:
         self._tasks: list[asyncio.Task] = []
         self._subs: list[Any] = []
         self._user_listeners: list[Callable[[str], None]] = [self.auth.evict_user]
+
+    def user_credential(self, user_id: str, provider: str) -> Credential | None:
+        """The user's own saved credential, decrypted; None when there is none or it was crypto-shredded."""
+        try:
+            saved = self.app.get_user(user_id).credentials.get(provider)
+        except NotFound:
+            return None
+        if saved is None:
+            return None
+        try:
+            api_key = self.vault.decrypt(user_id, saved["ciphertext"])
+        except CredentialUnreadable:
+            return None
+        endpoint = saved["endpoint"] or (self.settings.azure_openai_endpoint if provider == "azure" else None)
+        api_version = saved["api_version"] or (self.settings.azure_openai_api_version if provider == "azure" else None)
+        return Credential(api_key=api_key, source="user", endpoint=endpoint, api_version=api_version)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()

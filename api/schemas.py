@@ -137,3 +137,16 @@ def parse(model: type[M], data: Any, *, prefix: str = "") -> M:
                 message = "unknown field"
             problems.append(f"{loc}: {message}" if loc else message)
         raise InvalidRequest("Invalid request: " + "; ".join(problems) + ".", param=first) from None
+
+
+class CredentialIn(Strict):
+    api_key: str = Field(min_length=1, max_length=4096)
+    endpoint: str | None = Field(None, max_length=2048, pattern=r"^https?://")
+    api_version: str | None = Field(None, max_length=64)
+
+    @field_validator("api_key")
+    @classmethod
+    def no_blank_key(cls, value: str) -> str:
+        if not value.strip() or value != value.strip():
+            raise ValueError("api_key must not be blank or have surrounding spaces")
+        return value

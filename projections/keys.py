@@ -21,6 +21,9 @@ class KeysProjection(Projection):
         "api_keys": "CREATE TABLE IF NOT EXISTS api_keys (key_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL, "
                     "user_id TEXT NOT NULL, name TEXT NOT NULL, scopes TEXT NOT NULL, expires_at TEXT, "
                     "revoked INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL)",
+        "user_credentials": "CREATE TABLE IF NOT EXISTS user_credentials (user_id TEXT NOT NULL, "
+                            "provider TEXT NOT NULL, last4 TEXT NOT NULL, endpoint TEXT, api_version TEXT, "
+                            "updated_at TEXT NOT NULL, PRIMARY KEY (user_id, provider))",
     }
     indexes = ("CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys (user_id)",)
 
@@ -41,6 +44,23 @@ class KeysProjection(Projection):
     def on_User_ApiKeyRevoked(self, e: Any, cur: Cursor) -> None:
         cur.execute("UPDATE api_keys SET revoked = 1 WHERE user_id = %s AND key_id = %s",
                     (str(e.originator_id), e.key_id))
+
+
+    def on_User_ProviderCredentialSet(self, e: Any, cur: Cursor) -> None:
+        cur.execute("INSERT INTO user_credentials (user_id, provider, last4, endpoint, api_version, updated_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, provider) DO UPDATE SET "
+                    "last4 = excluded.last4, endpoint = excluded.endpoint, api_version = excluded.api_version, "
+                    "updated_at = excluded.updated_at",
+                    (str(e.originator_id), e.provider, e.last4, e.endpoint, e.api_version, iso(e.timestamp)))
+
+    def on_User_ProviderCredentialRemoved(self, e: Any, cur: Cursor) -> None:
+        cur.execute("DELETE FROM user_credentials WHERE user_id = %s AND provider = %s",
+                    (str(e.originator_id), e.provider))
+
+
+def list_credentials(db: SqlDatabase, user_id: str) -> list[dict[str, Any]]:
+    return db.query("SELECT provider, last4, endpoint, api_version, updated_at FROM user_credentials "
+                    "WHERE user_id = %s ORDER BY provider", (user_id,))
 
 
 def find_key(db: SqlDatabase, key_hash: str) -> dict[str, Any] | None:

@@ -45,6 +45,8 @@ class GenerationRequest:
     parameters: dict[str, Any] = field(default_factory=dict)
     credential: Credential | None = None
     owner_id: str = ""
+    #: Whether the caller streams; a runtime may call its upstream without streaming when False.
+    stream: bool = True
 
     @property
     def prompt(self) -> str:

@@ -112,7 +112,8 @@ class Worker:
         return GenerationRequest(
             generation_id=str(generation.id), model=target["location"], modality=generation.modality,
             messages=tuple(Message(m["role"], m["content"]) for m in generation.messages),
-            parameters=dict(generation.parameters), credential=credential, owner_id=generation.owner_id)
+            parameters=dict(generation.parameters), credential=credential, owner_id=generation.owner_id,
+            stream=generation.stream)
 
     async def _run(self, generation: Generation) -> None:
         gid = str(generation.id)

@@ -93,6 +93,7 @@ def sse(data: Any, event: str | None = None) -> str:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ProviderFake/1.0"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stalls
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from api.auth import Authenticator
 from commands.service import Gateway
-from domain.errors import NotFound
+from domain.errors import NotFound, ProviderNotConfigured
 from infra.artifacts import ArtifactStore
 from infra.bus import open_bus
 from infra.crypto import CredentialUnreadable, CredentialVault, load_master_key
@@ -32,12 +32,15 @@ from infra.sqldb import open_database
 from projections import usage
 from projections.base import Projector, create_tables
 from projections.generations import GenerationsProjection
+from projections.jobs import JobsProjection
 from projections.keys import KeysProjection
+from projections.models import ModelsProjection, list_models
 from projections.sessions import SessionsProjection
 from projections.sweeper import Sweeper
 from runtimes.base import Credential
-from runtimes.catalog import Catalog
+from runtimes.catalog import Catalog, CatalogEntry
 from runtimes.credentials import CredentialResolver
+from runtimes.downloads import DownloadWorker
 from runtimes.registry import RuntimeRegistry
 from runtimes.worker import Worker
 
@@ -54,7 +57,7 @@ def key_hash_secret(settings: Settings) -> bytes:
 
 
 def projections() -> list:
-    return [KeysProjection(), SessionsProjection(), GenerationsProjection()]
+    return [KeysProjection(), SessionsProjection(), GenerationsProjection(), JobsProjection(), ModelsProjection()]
 
 
 def migrate(settings: Settings) -> None:
@@ -84,7 +87,7 @@ class Container:
         self.db = open_database(settings)
         self.bus = open_bus(settings)
         self.registry = registry or RuntimeRegistry(settings, set(runtimes) if runtimes else None)
-        self.catalog = Catalog()
+        self.catalog = Catalog(lookup=self._registered_model)
         self.catalog.register_defaults(settings)
         self.projector = Projector(self.app, self.db, projections())
         self.auth = Authenticator(self.db, self.api_keys, self.projector, settings.read_your_writes_timeout_s)
@@ -93,6 +96,10 @@ class Container:
         self.credentials = CredentialResolver(settings, self.user_credential)
         self.worker = Worker(self.app, self.bus, self.registry, self.credentials, self.artifacts, settings,
                              self.executor)
+        #: ``pluggably worker --runtimes ...`` takes download jobs only when ``download`` is named (or none is).
+        self.serves_downloads = runtimes is None or "download" in runtimes
+        self.downloads = DownloadWorker(self.app, self.bus, settings, self.hub)
+        self._hub: Any = None
         self.relay = Relay(self.app.recorder, self.app.mapper, self.db, self.bus)
         self.meter = usage.UsageMeter(self.db, self.bus)
         self.sweeper = Sweeper(self.db, self.bus, settings.sweeper_grace_s)
@@ -100,6 +107,9 @@ class Container:
         self._tasks: list[asyncio.Task] = []
         self._subs: list[Any] = []
         self._user_listeners: list[Callable[[str], None]] = [self.auth.evict_user]
+
+    def local_runtimes(self) -> frozenset[str]:
+        return frozenset(n for n in self.registry.names() if not self.registry.get(n).needs_credential)
 
     def user_credential(self, user_id: str, provider: str) -> Credential | None:
         """The user's own saved credential, decrypted; None when there is none or it was crypto-shredded."""
@@ -117,6 +127,40 @@ class Container:
         api_version = saved["api_version"] or (self.settings.azure_openai_api_version if provider == "azure" else None)
         return Credential(api_key=api_key, source="user", endpoint=endpoint, api_version=api_version)
 
+    def hub(self) -> Any:
+        """The Hugging Face hub client (``huggingface_hub`` is imported on first use only)."""
+        if self._hub is None:
+            try:
+                from infra.hub import HubClient
+            except ImportError:
+                raise ProviderNotConfigured("Model downloads need huggingface_hub: install pluggably[hub].",
+                                            code="hub_not_installed") from None
+            self._hub = HubClient.from_settings(self.settings, poll_s=0.2)
+        return self._hub
+
+    def _registered_model(self, model_id: str) -> CatalogEntry | None:
+        """A local model from the event store: the catalogue's answer to a miss."""
+        model = self.app.find_model(model_id)
+        if model is None:
+            return None
+        return CatalogEntry(id=model.model_id, name=model.name, version=model.model_version, modality=model.modality,
+                            runtime=model.runtime, location=model.location, size_bytes=model.size_bytes)
+
+    def _catalog_changed(self, event_type: str, data: dict[str, Any]) -> None:
+        """Keep the in-memory catalogue current from ``CatalogModel`` events."""
+        if event_type.endswith(".Removed"):
+            self.catalog.remove(data["model_id"])
+        elif event_type.endswith("Registered"):
+            self.catalog.register(CatalogEntry(
+                id=data["model_id"], name=data["name"], version=data["version"], modality=data["modality"],
+                runtime=data["runtime"], location=data["location"], size_bytes=data["size_bytes"]))
+
+    def _load_catalog(self) -> None:
+        for row in list_models(self.db):
+            self.catalog.register(CatalogEntry(id=row["id"], name=row["name"], version=row["version"],
+                                               modality=row["modality"], runtime=row["runtime"],
+                                               location=row["location"], size_bytes=row["size_bytes"]))
+
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
@@ -133,10 +177,18 @@ class Container:
         loop = asyncio.get_running_loop()
         self.app.after_save = lambda: loop.call_soon_threadsafe(self.wake.set)
         await self.bus.connect()
+        if "api" in self.roles:
+            try:
+                await self.run(self._load_catalog)
+            except Exception:
+                log.exception("could not load the local models; they are found on first use")
         if "projector" in self.roles:
             self.projector.listeners.append(
                 lambda event: self._user_changed(str(event.originator_id))
                 if type(event).__qualname__.startswith("User.") else None)
+            self.projector.listeners.append(
+                lambda event: self._catalog_changed(type(event).__qualname__, event.__dict__)
+                if type(event).__qualname__.startswith("CatalogModel.") else None)
             self._subs.append(await self.meter.start())
             self._tasks += [asyncio.create_task(self.projector.run_forever(self.wake)),
                             asyncio.create_task(self.relay.run_forever(self.wake)),
@@ -148,9 +200,21 @@ class Container:
 
                 self._user_changed(json.loads(data)["aggregate_id"])
 
+            async def on_model(subject: str, data: bytes) -> None:
+                import json
+
+                message = json.loads(data)
+                self._catalog_changed(message["type"], message["data"])
+
             self._subs.append(await self.bus.subscribe("events.User.>", on_user))
+            self._subs.append(await self.bus.subscribe("events.CatalogModel.>", on_model))
         if "worker" in self.roles:
             await self.worker.start(self.registry.names())
+            if self.serves_downloads:
+                await self.downloads.start()
+                if self.settings.embedded and "projector" in self.roles:
+                    await self.run(self.projector.catch_up)
+                    await self.sweeper.resume_downloads()
 
     async def _observe(self) -> None:
         from infra import metrics
@@ -166,6 +230,7 @@ class Container:
 
     async def stop(self) -> None:
         await self.worker.stop()
+        await self.downloads.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

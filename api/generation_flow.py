@@ -24,10 +24,11 @@ from runtimes.credentials import env_var
 
 def resolve_targets(c: Container, owner_id: str, body: GenerateIn, session_model: str | None) -> list[dict]:
     providers = set(c.registry.names())
+    local = c.local_runtimes()
     targets = []
     models = body.models if body.model is not None or session_model is None else [session_model]
     for model in models:
-        target = c.catalog.resolve(model, body.modality, providers)
+        target = c.catalog.resolve(model, body.modality, providers, local)
         runtime = c.registry.get(target["runtime"])
         if body.modality not in runtime.modalities:
             raise InvalidRequest(f"{target['model']} does not do {body.modality}; it does "

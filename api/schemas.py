@@ -150,3 +150,50 @@ class CredentialIn(Strict):
         if not value.strip() or value != value.strip():
             raise ValueError("api_key must not be blank or have surrounding spaces")
         return value
+
+
+class DownloadModelIn(Strict):
+    id: str = Field(min_length=1, max_length=100)
+    name: str | None = Field(None, min_length=1, max_length=200)
+    version: str | None = Field(None, min_length=1, max_length=100)
+    modality: Literal["text", "image", "3d"] = "text"
+
+    @field_validator("id")
+    @classmethod
+    def folder_name(cls, value: str) -> str:
+        value = value.removeprefix("local:")
+        if not value or not (value[0].isalnum() and all(ch.isalnum() or ch in "._-" for ch in value)):
+            raise ValueError("model.id must be letters, digits, '.', '_' or '-', starting with a letter or digit "
+                             "(it names the model, local:<id>, and its folder)")
+        return value
+
+
+class DownloadSourceIn(Strict):
+    type: Literal["huggingface"] = "huggingface"
+    id: str = Field(min_length=1, max_length=200)
+
+
+class DownloadOptionsIn(Strict):
+    revision: str = Field("main", min_length=1, max_length=200)
+    allow_patterns: list[str] | None = Field(None, min_length=1, max_length=50)
+
+    @field_validator("allow_patterns")
+    @classmethod
+    def no_blank_pattern(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not all(p.strip() for p in value):
+            raise ValueError("allow_patterns must be non-empty globs such as \"*.gguf\"")
+        return value
+
+
+class DownloadIn(Strict):
+    model: DownloadModelIn
+    source: DownloadSourceIn
+    options: DownloadOptionsIn = Field(default_factory=DownloadOptionsIn)
+
+
+class ModelSearchIn(Strict):
+    source: Literal["huggingface"] = "huggingface"
+    query: str = Field("", max_length=200)
+    modality: Literal["text", "image", "3d"] | None = None
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(20, ge=1, le=100)

@@ -19,6 +19,8 @@ TTFT = Histogram("llm_api_time_to_first_token_ms", "Time to first token (ms)", [
 TOKENS = Counter("llm_api_tokens", "Tokens processed", ["model", "direction"])
 QUEUE_DEPTH = Gauge("llm_api_work_queue_depth", "Work messages waiting or held, per queue", ["queue"],
                     multiprocess_mode="max")
+LOCAL_MODEL_LOADS = Counter("llm_api_local_model_loads", "Local models loaded into memory")
+LOCAL_MODEL_EVICTIONS = Counter("llm_api_local_model_evictions", "Local models unloaded to stay under the memory budget")
 PROJECTION_LAG = Gauge("llm_api_projection_lag", "Events not yet applied by the slowest projection",
                        multiprocess_mode="max")
 

@@ -6,6 +6,7 @@ name; no model to the default local model of the modality.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,16 @@ from typing import Any
 from domain.errors import ProviderNotConfigured, UnknownModel
 
 LOCAL_RUNTIME_BY_MODALITY = {"text": "llamacpp", "image": "diffusers", "3d": "shap_e"}
+#: Well-known models of each provider, listed by ``GET /v1/models`` for callers who configured the provider. Any
+#: other model name the provider accepts works too (``provider:name``); this is a menu, not a limit.
+PROVIDER_MODELS: dict[str, tuple[tuple[str, str], ...]] = {
+    "openai": (("gpt-4o", "text"), ("gpt-4o-mini", "text"), ("gpt-4.1", "text"), ("gpt-4.1-mini", "text"),
+               ("gpt-image-1", "image"), ("dall-e-3", "image")),
+    "anthropic": (("claude-opus-4-1", "text"), ("claude-sonnet-4-5", "text"), ("claude-haiku-4-5", "text")),
+    "google": (("gemini-2.5-pro", "text"), ("gemini-2.5-flash", "text"), ("gemini-2.5-flash-image", "image")),
+    "azure": (("gpt-4o", "text"), ("gpt-4o-mini", "text")),
+    "xai": (("grok-4", "text"), ("grok-3-mini", "text"), ("grok-2-image", "image")),
+}
 DEFAULT_SETTING = {"text": "LLM_API_LOCAL_TEXT_MODEL_PATH", "image": "LLM_API_LOCAL_IMAGE_MODEL_ID",
                    "3d": "LLM_API_LOCAL_3D_MODEL_ID"}
 
@@ -37,10 +48,20 @@ def local_id(name: str) -> str:
     return name if name.startswith("local:") else f"local:{name}"
 
 
+def provider_entries(provider: str, modalities: frozenset[str] | set[str]) -> list[CatalogEntry]:
+    return [CatalogEntry(id=f"{provider}:{name}", name=name, version="latest", modality=modality, runtime=provider,
+                         location=name, local=False)
+            for name, modality in PROVIDER_MODELS.get(provider, ()) if modality in modalities]
+
+
 class Catalog:
-    def __init__(self) -> None:
+    """Local models in memory (the hot path reads no database). ``lookup(model_id)`` answers a miss, e.g. a model
+    downloaded a moment ago whose event has not reached this process yet; what it finds is kept."""
+
+    def __init__(self, lookup: Callable[[str], CatalogEntry | None] | None = None) -> None:
         self.entries: dict[str, CatalogEntry] = {}
         self.defaults: dict[str, str] = {}
+        self.lookup = lookup
 
     def register(self, entry: CatalogEntry, *, default: bool = False) -> None:
         self.entries[entry.id] = entry
@@ -76,8 +97,13 @@ class Catalog:
     def list(self, modality: str | None = None) -> list[CatalogEntry]:
         return [e for e in self.entries.values() if modality is None or e.modality == modality]
 
-    def resolve(self, model: str | None, modality: str, providers: set[str]) -> dict[str, str]:
-        """One target ``{"model", "runtime", "location"}`` for a requested model name."""
+    def resolve(self, model: str | None, modality: str, providers: set[str],
+                local_runtimes: frozenset[str] = frozenset()) -> dict[str, str]:
+        """One target ``{"model", "runtime", "location"}`` for a requested model name.
+
+        ``<local runtime>:<name>`` runs the catalogued local model ``local:<name>`` through that runtime (e.g.
+        ``ctransformers:tiny``); users never name files directly.
+        """
         if model is None:
             model_id = self.defaults.get(modality)
             if model_id is None:
@@ -87,10 +113,19 @@ class Catalog:
             model = model_id
         if model.startswith("local:"):
             entry = self.entries.get(model)
+            if entry is None and self.lookup is not None:
+                entry = self.lookup(model)
+                if entry is not None:
+                    self.register(entry)
             if entry is None:
                 raise UnknownModel(f"No local model {model!r}; GET /v1/models lists them.", param="model")
             return {"model": entry.id, "runtime": entry.runtime, "location": entry.location}
         provider, sep, name = model.partition(":")
+        if sep and provider in local_runtimes:
+            entry = self.entries.get(local_id(name))
+            if entry is None:
+                raise UnknownModel(f"No local model {local_id(name)!r}; GET /v1/models lists them.", param="model")
+            return {"model": model, "runtime": provider, "location": entry.location}
         if not sep or not name or provider not in providers:
             raise UnknownModel(
                 f"Unknown model {model!r}: use provider:model with a provider among "

@@ -1,0 +1,153 @@
+"""Local runtimes: models that run on this host (llama.cpp, ctransformers, diffusers, Shap-E).
+
+Every local runtime is a :class:`LocalRuntime`: it finds the model on disk, holds it through the shared
+:class:`~runtimes.local.model_pool.ModelPool`, and runs its blocking generation in the model's own thread, which
+emits chunks as they come. Heavy libraries are imported inside the runtime modules' methods only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from abc import abstractmethod
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from domain.errors import GatewayError, InvalidRequest, NotFound, ProviderNotConfigured, RuntimeFailure
+from runtimes.base import Chunk, GenerationRequest, Runtime
+from runtimes.local.model_pool import Emit, ModelPool, shared_pool
+
+__all__ = ["Emit", "LocalRuntime", "ModelPool", "Param", "check_parameters", "shared_pool", "size_mb"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """What one request parameter may be: a type (``int``, ``float``, ``str``, ``"stop"``), a range or choices."""
+
+    kind: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def check(self, name: str, value: Any) -> Any:
+        if self.kind == "stop":
+            stops = [value] if isinstance(value, str) else value
+            if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops) or len(stops) > 4:
+                raise InvalidRequest(f"'{name}' must be a non-empty string or a list of at most 4", param=name)
+            return stops
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, self.kind) or isinstance(value, bool):
+            raise InvalidRequest(f"'{name}' must be of type {self.kind.__name__}", param=name)
+        if self.choices and value not in self.choices:
+            raise InvalidRequest(f"'{name}' must be one of {', '.join(self.choices)}", param=name)
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise InvalidRequest(f"'{name}' must be between {self.low} and {self.high}", param=name)
+        return value
+
+
+def check_parameters(runtime: str, parameters: Mapping[str, Any], spec: Mapping[str, Param]) -> dict[str, Any]:
+    """Validate request parameters against ``spec``; ``None`` values are dropped. Raises ``InvalidRequest``."""
+    unknown = sorted(set(parameters) - set(spec))
+    if unknown:
+        raise InvalidRequest(f"{runtime} does not accept {', '.join(unknown)}; it accepts {', '.join(sorted(spec))}",
+                             param=unknown[0])
+    return {name: spec[name].check(name, value) for name, value in parameters.items() if value is not None}
+
+
+def size_mb(path: Path, suffixes: tuple[str, ...] = ()) -> float:
+    """Bytes on disk of a file, or of the files under a folder (only ``suffixes`` when given), in MB."""
+    if path.is_file():
+        return path.stat().st_size / 2**20
+    files = (p for p in path.rglob("*") if p.is_file() and (not suffixes or p.name.endswith(suffixes)))
+    return sum(p.stat().st_size for p in files) / 2**20
+
+
+class LocalRuntime(Runtime):
+    """Shared plumbing of the local runtimes; subclasses say how to load a model and how to generate with it."""
+
+    #: The settings field holding the default model location, used when a request names none.
+    default_setting: ClassVar[str] = ""
+    #: ``"file"`` (a GGUF) or ``"dir"`` (a pipeline folder).
+    location_kind: ClassVar[str] = "file"
+    spec: ClassVar[dict[str, Param]] = {}
+
+    def __init__(self, settings: Any, pool: ModelPool | None = None) -> None:
+        self.settings = settings
+        self.pool = pool if pool is not None else shared_pool(settings)
+        #: What this runtime did, for metrics and tests: tokens, steps, generations, cancelled, failures.
+        self.counters: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ what a runtime implements
+    @abstractmethod
+    def load(self, path: Path) -> Any:
+        """Load the model at ``path`` (blocking; runs in the model's thread)."""
+
+    def unload(self, model: Any) -> None:
+        """Release a model the pool evicts (blocking; runs in the model's thread)."""
+        close = getattr(model, "close", None)
+        if callable(close):
+            close()
+
+    def estimate_mb(self, path: Path) -> float:
+        return size_mb(path) * 1.2
+
+    @abstractmethod
+    def generate(self, model: Any, request: GenerationRequest, params: dict[str, Any], emit: Emit,
+                 cancelled: threading.Event) -> None:
+        """Generate (blocking, in the model's thread): ``emit`` each chunk, the ``Result`` last.
+
+        ``emit`` raises once the request is cancelled: call it (or check ``cancelled``) at every token or step.
+        """
+
+    # ------------------------------------------------------------------ shared behaviour
+    def locate(self, request: GenerationRequest) -> Path:
+        """The model's path on disk, or a clear error naming what is missing."""
+        location = request.model or (getattr(self.settings, self.default_setting, None) if self.default_setting
+                                     else None)
+        if not location:
+            raise ProviderNotConfigured(
+                f"no local model for {self.name}: name a model or set LLM_API_{self.default_setting.upper()}",
+                param="model")
+        path = Path(os.path.expanduser(location))
+        exists = path.is_dir() if self.location_kind == "dir" else path.is_file()
+        if not exists:
+            what = "pipeline folder" if self.location_kind == "dir" else "model file"
+            raise NotFound(f"local {what} not found: {path} (download the model first, or fix its location)",
+                           param="model")
+        return path.resolve()
+
+    async def execute(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        params = check_parameters(self.name, request.parameters, self.spec)
+        path = self.locate(request)
+        try:
+            async with self.pool.use((self.name, str(path)), lambda: self._load(path),
+                                     size_mb=self.estimate_mb(path), unload=self.unload) as lease:
+                work: Callable[[Emit, threading.Event], None] = (
+                    lambda emit, cancelled: self.generate(lease.model, request, params, emit, cancelled))
+                async for chunk in lease.stream(work):
+                    yield chunk
+            self.counters["generations"] += 1
+        except (asyncio.CancelledError, GeneratorExit):
+            self.counters["cancelled"] += 1
+            raise
+        except GatewayError:
+            self.counters["failures"] += 1
+            raise
+        except Exception as exc:
+            self.counters["failures"] += 1
+            raise RuntimeFailure(f"{self.name} failed on {path.name}: {type(exc).__name__}: {exc}",
+                                 provider=self.name) from exc
+
+    def _load(self, path: Path) -> Any:
+        try:
+            return self.load(path)
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise RuntimeFailure(f"{self.name} could not load {path}: {type(exc).__name__}: {exc}",
+                                 provider=self.name) from exc

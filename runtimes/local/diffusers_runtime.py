@@ -1,0 +1,99 @@
+"""``diffusers``: text to image with a diffusers pipeline saved in a local folder (Stable Diffusion and kin)."""
+
+from __future__ import annotations
+
+import io
+import secrets
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+from domain.errors import InvalidRequest
+from runtimes.base import IMAGE_PARAMETERS, Blob, GenerationRequest, Progress, Result, Usage
+from runtimes.local import Emit, LocalRuntime, ModelPool, Param, size_mb
+
+IMAGE_SPEC = {
+    "width": Param(int, 8, 2048),
+    "height": Param(int, 8, 2048),
+    "steps": Param(int, 1, 200),
+    "guidance": Param(float, 0.0, 30.0),
+    "negative_prompt": Param(str),
+    "seed": Param(int, 0, 2**63 - 1),
+    "n": Param(int, 1, 4),
+}
+assert set(IMAGE_SPEC) == IMAGE_PARAMETERS
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".ckpt")
+
+
+def load_pipeline(path: Path) -> Any:
+    """A diffusers pipeline from a local folder (never the hub), in float32 on the CPU."""
+    import torch
+    from diffusers import DiffusionPipeline
+
+    if not (path / "model_index.json").is_file():
+        raise InvalidRequest(f"{path} is not a diffusers pipeline folder (it has no model_index.json)", param="model")
+    pipe = DiffusionPipeline.from_pretrained(str(path), local_files_only=True, torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def generator(seed: int | None) -> Any:
+    import torch
+
+    return torch.Generator("cpu").manual_seed(seed if seed is not None else secrets.randbits(63))
+
+
+class DiffusersRuntime(LocalRuntime):
+    name = "diffusers"
+    modalities = frozenset({"image"})
+    parameters: ClassVar[dict[str, frozenset[str]]] = {"image": IMAGE_PARAMETERS}
+    default_setting = "local_image_model_id"
+    location_kind = "dir"
+    spec = IMAGE_SPEC
+
+    def estimate_mb(self, path: Path) -> float:
+        return size_mb(path, WEIGHT_SUFFIXES) * 1.2 + 32  # float32 weights, plus activations
+
+    def load(self, path: Path) -> Any:
+        return load_pipeline(path)
+
+    def unload(self, model: Any) -> None:
+        import gc
+
+        del model
+        gc.collect()
+
+    def generate(self, model: Any, request: GenerationRequest, params: dict[str, Any], emit: Emit,
+                 cancelled: threading.Event) -> None:
+        import torch
+
+        width, height = params.get("width", 512), params.get("height", 512)
+        if width % 8 or height % 8:
+            raise InvalidRequest("width and height must be multiples of 8", param="width" if width % 8 else "height")
+        steps = params.get("steps", 30)
+
+        def on_step_end(pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            self.counters["steps"] += 1
+            emit(Progress(step + 1, getattr(pipe, "_num_timesteps", None) or steps))  # raises once cancelled
+            return kwargs
+
+        with torch.inference_mode():
+            output = model(
+                prompt=request.prompt, negative_prompt=params.get("negative_prompt"), width=width, height=height,
+                num_inference_steps=steps, guidance_scale=params.get("guidance", 7.5),
+                num_images_per_prompt=params.get("n", 1), generator=generator(params.get("seed")),
+                callback_on_step_end=on_step_end, output_type="pil",
+            )
+        images = tuple(Blob(_png(image), "image/png", "png") for image in output.images)
+        emit(Result(images=images, usage=Usage(images=len(images))))
+
+
+def _png(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def create(settings: Any, pool: ModelPool | None = None) -> DiffusersRuntime:
+    return DiffusersRuntime(settings, pool)

@@ -1,0 +1,99 @@
+"""``shap_e``: text to 3D with diffusers' ``ShapEPipeline`` from a local folder, exported with trimesh."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+from runtimes.base import MESH_PARAMETERS, Blob, GenerationRequest, Progress, Result, Usage
+from runtimes.local import Emit, LocalRuntime, ModelPool, Param, size_mb
+from runtimes.local.diffusers_runtime import WEIGHT_SUFFIXES, generator, load_pipeline
+
+FORMATS = {"glb": "model/gltf-binary", "ply": "model/x-ply", "obj": "model/obj"}
+
+MESH_SPEC = {
+    "steps": Param(int, 1, 200),
+    "guidance": Param(float, 0.0, 50.0),
+    "seed": Param(int, 0, 2**63 - 1),
+    "format": Param(str, choices=tuple(FORMATS)),
+}
+assert set(MESH_SPEC) == MESH_PARAMETERS
+
+
+class ShapERuntime(LocalRuntime):
+    name = "shap_e"
+    modalities = frozenset({"3d"})
+    parameters: ClassVar[dict[str, frozenset[str]]] = {"3d": MESH_PARAMETERS}
+    default_setting = "local_3d_model_id"
+    location_kind = "dir"
+    spec = MESH_SPEC
+
+    def estimate_mb(self, path: Path) -> float:
+        return size_mb(path, WEIGHT_SUFFIXES) * 1.2 + 1024  # mesh extraction queries a 128^3 grid
+
+    def load(self, path: Path) -> Any:
+        return load_pipeline(path)
+
+    def unload(self, model: Any) -> None:
+        import gc
+
+        del model
+        gc.collect()
+
+    def generate(self, model: Any, request: GenerationRequest, params: dict[str, Any], emit: Emit,
+                 cancelled: threading.Event) -> None:
+        import torch
+
+        fmt = params.get("format", "glb")
+        step = 0
+
+        def before_step(module: Any, args: Any) -> None:  # the prior runs once per denoising step
+            if cancelled.is_set():
+                emit(None)  # raises: the request is gone
+
+        def after_step(module: Any, args: Any, output: Any) -> None:
+            nonlocal step
+            step += 1
+            self.counters["steps"] += 1
+            emit(Progress(step, len(model.scheduler.timesteps)))
+
+        def before_query(module: Any, args: Any) -> None:  # mesh extraction: one call per batch of grid points
+            if cancelled.is_set():
+                emit(None)
+
+        hooks = [model.prior.register_forward_pre_hook(before_step),
+                 model.prior.register_forward_hook(after_step),
+                 model.shap_e_renderer.mlp.register_forward_pre_hook(before_query)]
+        try:
+            with torch.inference_mode():
+                output = model(request.prompt, num_inference_steps=params.get("steps", 64),
+                               guidance_scale=params.get("guidance", 15.0), generator=generator(params.get("seed")),
+                               output_type="mesh")
+        finally:
+            for hook in hooks:
+                hook.remove()
+        data = export_mesh(output.images[0], fmt)
+        emit(Result(files=(Blob(data, FORMATS[fmt], fmt),), usage=Usage(meshes=1)))
+
+
+def export_mesh(decoded: Any, fmt: str) -> bytes:
+    """A diffusers ``MeshDecoderOutput`` as ``fmt`` bytes, turned y-up (Shap-E meshes are z-up) with vertex colours."""
+    import numpy as np
+    import trimesh
+
+    verts = decoded.verts.detach().cpu().numpy()
+    faces = decoded.faces.detach().cpu().numpy()
+    colours = None
+    channels = decoded.vertex_channels or {}
+    if all(c in channels for c in "RGB"):
+        rgb = np.stack([channels[c].detach().cpu().numpy() for c in "RGB"], axis=1)
+        colours = (np.clip(rgb, 0.0, 1.0) * 255).astype(np.uint8)
+    mesh = trimesh.Trimesh(vertices=verts, faces=faces, vertex_colors=colours, process=False)
+    mesh.apply_transform(trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0]))
+    data = mesh.export(file_type=fmt)
+    return data.encode() if isinstance(data, str) else data
+
+
+def create(settings: Any, pool: ModelPool | None = None) -> ShapERuntime:
+    return ShapERuntime(settings, pool)

@@ -9,7 +9,7 @@ COPY runtimes runtimes
 COPY infra infra
 COPY api api
 ENV CMAKE_ARGS=-DGGML_NATIVE=OFF
-RUN pip install --no-cache-dir ".[hub]"
+RUN pip install --no-cache-dir ".[local,hub]"
 ENV LLM_API_DATA_DIR=/data
 VOLUME /data
 EXPOSE 8080

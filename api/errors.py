@@ -23,6 +23,7 @@ STATUS: list[tuple[type[e.GatewayError], int]] = [
     (e.NotFound, 404),
     (e.Conflict, 409),
     (e.GenerationCancelled, 409),
+    (e.StillRunning, 504),
     (e.ProviderRejected, 400),
     (e.ProviderAuthFailed, 502),
     (e.ProviderRateLimited, 429),

@@ -66,6 +66,13 @@ class GenerationCancelled(GatewayError):
     type = "cancelled"
 
 
+class StillRunning(GatewayError):
+    """The answer did not come within the request timeout; the generation goes on and can be followed."""
+
+    code = "timeout"
+    type = "timeout"
+
+
 class ProviderError(GatewayError):
     """A failure reported by, or on the way to, an upstream provider or local runtime."""
 

@@ -40,9 +40,13 @@ def event_id(event: Any) -> str:
     return f"{event.originator_id}:{event.originator_version}"
 
 
+SKIP = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+#: Derived from secrets: kept in the event store, never sent to bus subscribers or shown in audit trails.
+REDACTED = {"password_hash", "key_hash", "ciphertext"}
+
+
 def event_data(event: Any) -> dict[str, Any]:
-    skip = {"originator_id", "originator_version", "timestamp", "originator_topic"}
-    return {k: v for k, v in event.__dict__.items() if k not in skip and not k.startswith("_")}
+    return {k: v for k, v in event.__dict__.items() if k not in SKIP and k not in REDACTED and not k.startswith("_")}
 
 
 def encode_event(event: Any) -> bytes:

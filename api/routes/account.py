@@ -1,6 +1,8 @@
-"""The caller's account: providers, usage, API keys, models, artifacts; admin user management."""
+"""The caller's account: providers, usage, API keys, artifacts; admin user management."""
 
 from __future__ import annotations
+
+import json
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, file, empty
@@ -9,7 +11,7 @@ from sanic.response import json as json_response
 from api.app import container, fresh, principal
 from api.routes.generate import body_of
 from api.schemas import KeyIn, UserIn, parse
-from domain.errors import InvalidRequest, NotFound
+from domain.errors import NotFound
 from projections.keys import list_keys, list_users
 from projections.usage import usage_for
 
@@ -48,21 +50,13 @@ async def usage(request: Request) -> HTTPResponse:
     return json_response(await c.run(usage_for, c.db, who.user_id))
 
 
-@bp.get("/v1/models")
-async def models(request: Request) -> HTTPResponse:
-    c = container(request)
-    modality = request.args.get("modality")
-    if modality is not None and modality not in ("text", "image", "3d"):
-        raise InvalidRequest("modality must be text, image or 3d.", param="modality")
-    return json_response({"models": [e.as_dict() for e in c.catalog.list(modality)]})
-
-
 @bp.get("/v1/keys")
 async def keys(request: Request) -> HTTPResponse:
     c, who = container(request), principal(request)
     await fresh(c)
     rows = await c.run(list_keys, c.db, who.user_id)
-    return json_response({"keys": [{**r, "revoked": bool(r["revoked"])} for r in rows]})
+    return json_response({"keys": [{**r, "scopes": json.loads(r["scopes"]), "revoked": bool(r["revoked"])}
+                                   for r in rows]})
 
 
 @bp.post("/v1/keys")

@@ -58,6 +58,8 @@ async def shred_secrets(request: Request, user_id: str) -> HTTPResponse:
     """Crypto-shredding: erase the user's data key; their stored credentials become unreadable for good."""
     c, who = container(request), principal(request)
     who.require_admin()
-    await c.run(c.app.get_user, user_id)
+    user = await c.run(c.app.get_user, user_id)
     await c.run(c.vault.shred, user_id)
+    for provider in list(user.credentials):  # unreadable now: take them off the user's list too
+        await c.run(c.app.remove_provider_credential, user_id, provider)
     return empty()

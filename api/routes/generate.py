@@ -55,7 +55,7 @@ async def stream_events(request: Request, events: Any, after: int = 0,
     response = await open_stream(request, headers)
     async for event in events:
         index = event["i"]
-        if index and index <= after:
+        if index and index <= after and event["event"] not in ("done", "error"):
             continue
         await response.send(format_event(event["event"], event["data"], index or None))
     await response.eof()

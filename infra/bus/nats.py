@@ -80,10 +80,10 @@ class NatsBus(Bus):
         ]
         for config in configs:
             try:
+                await self._js.stream_info(config.name)
+            except NotFoundError:
                 await self._js.add_stream(config)
-            except Exception:  # exists with other settings: keep it as the operator set it
-                with contextlib.suppress(Exception):
-                    await self._js.update_stream(config)
+            # a stream that exists is kept as the operator set it (replicas, storage, sync)
 
     async def close(self) -> None:
         for sub in self._subs:

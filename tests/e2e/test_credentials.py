@@ -114,6 +114,7 @@ def test_crypto_shredding_makes_stored_credentials_unreadable(gateway: Gateway) 
             assert root.delete(f"/v1/admin/users/{eve['user_id']}/secrets").status_code == 204
         assert providers(client)["anthropic"]["configured"] is False
         assert_error_shape(generate(client, "anthropic:claude-haiku-4-5"), 400, "provider_not_configured")
+        assert client.get("/v1/me/credentials").json()["credentials"] == []
 
 
 def test_images_inline_or_as_owner_only_artifacts(gateway: Gateway) -> None:
@@ -153,3 +154,13 @@ def test_model_list_falls_back_on_retryable_failures(gateway: Gateway, fakes: An
         error = assert_error_shape(client.post("/v1/generate", json={"model": ["openai:x", "openai:gpt-4o-mini"],
                                                                      "input": {"prompt": "no fallback"}}), 400)
         assert error["code"] == "provider_rejected"
+
+
+def test_rate_limit_passes_retry_after_on(gateway: Gateway, fakes: Any) -> None:
+    openai, _ = fakes
+    user = gateway.user("limited")
+    openai.script_error(429, "slow down", retry_after=1, times=3)  # the call and both retries
+    with gateway.client(user["api_key"]) as client:
+        response = generate(client, "openai:gpt-4o-mini")
+    assert_error_shape(response, 429, "provider_rate_limited")
+    assert response.headers["Retry-After"] == "1"

@@ -71,6 +71,7 @@ async def issue_key(request: Request) -> HTTPResponse:
 async def revoke_key(request: Request, key_id: str) -> HTTPResponse:
     c, who = container(request), principal(request)
     await c.run(c.app.revoke_api_key, who.user_id, key_id)
+    await fresh(c)  # the keys read model shows the revocation before the cache forgets the key
     c.auth.evict_user(who.user_id)
     return empty()
 

@@ -1,0 +1,80 @@
+"""Python client for the Pluggably LLM API gateway.
+
+::
+
+    from llm_api_client import PluggablyClient, GenerateInput, GenerateRequest
+
+    client = PluggablyClient("http://localhost:8080", "your-key")
+    response = client.generate(GenerateRequest(modality="text", input=GenerateInput(prompt="Hello")))
+    print(response.output.text)
+
+``AsyncPluggablyClient`` has the same methods, awaited. Errors are subclasses of :class:`APIError`.
+"""
+
+from ._async_client import AsyncPluggablyClient, AsyncSearchPager, AsyncSessionHandle
+from ._base import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, __version__
+from ._client import PluggablyClient, SearchPager, SessionHandle
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    GenerationError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
+from ._models import (
+    ApiKey,
+    Artifact,
+    Credential,
+    DoneEvent,
+    ErrorEvent,
+    ErrorObject,
+    GenerateInput,
+    GenerateOutput,
+    GenerateRequest,
+    GenerateResponse,
+    Generation,
+    HistoryEvent,
+    Job,
+    Me,
+    Message,
+    Model,
+    NewApiKey,
+    ProgressEvent,
+    Provider,
+    SearchPage,
+    SearchResult,
+    Session,
+    SessionDetail,
+    SessionHistory,
+    SessionMessage,
+    StreamEvent,
+    TokenEvent,
+    Usage,
+    UsageReport,
+    UsageRow,
+)
+from ._streaming import AsyncStream, Stream
+
+__all__ = [
+    "__version__", "DEFAULT_TIMEOUT", "DEFAULT_MAX_RETRIES",
+    # clients
+    "PluggablyClient", "AsyncPluggablyClient", "SessionHandle", "AsyncSessionHandle", "SearchPager",
+    "AsyncSearchPager", "Stream", "AsyncStream",
+    # errors
+    "APIError", "APIStatusError", "BadRequestError", "AuthenticationError", "PermissionDeniedError",
+    "NotFoundError", "ConflictError", "UnprocessableEntityError", "RateLimitError", "InternalServerError",
+    "APIConnectionError", "APITimeoutError", "GenerationError",
+    # models
+    "Message", "GenerateInput", "GenerateRequest", "GenerateResponse", "GenerateOutput", "Artifact", "Usage",
+    "ErrorObject", "TokenEvent", "ProgressEvent", "DoneEvent", "ErrorEvent", "StreamEvent", "Generation",
+    "Session", "SessionDetail", "SessionMessage", "SessionHistory", "HistoryEvent", "Provider", "UsageReport",
+    "UsageRow", "Credential", "ApiKey", "NewApiKey", "Me", "Model", "SearchResult", "SearchPage", "Job",
+]

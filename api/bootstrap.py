@@ -218,7 +218,7 @@ class Container:
 
     async def _observe(self) -> None:
         from infra import metrics
-        from infra.bus.subjects import queue_name, work_subject
+        from infra.bus.subjects import DOWNLOAD_QUEUE, DOWNLOAD_SUBJECT, queue_name, work_subject
 
         while True:
             await asyncio.sleep(5)
@@ -227,6 +227,7 @@ class Container:
                 for name in self.registry.names():
                     metrics.QUEUE_DEPTH.labels(queue_name(name)).set(
                         await self.bus.pending(work_subject(name), queue_name(name)))
+                metrics.QUEUE_DEPTH.labels(DOWNLOAD_QUEUE).set(await self.bus.pending(DOWNLOAD_SUBJECT, DOWNLOAD_QUEUE))
 
     async def stop(self) -> None:
         await self.worker.stop()

@@ -1,4 +1,4 @@
-"""The ``pluggably`` command line: serve, worker, project, migrate, users."""
+"""The ``pluggably`` command line: serve, worker, project, migrate, users, models."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,8 @@ def worker(args: argparse.Namespace) -> int:
 
     runtimes = [r.strip() for r in (settings.runtimes or "").split(",") if r.strip()] or None
     container = Container(settings, roles={"worker"}, runtimes=runtimes)
-    logging.getLogger("pluggably").info("worker serving %s", ", ".join(container.registry.names()))
+    served = container.registry.names() + (["download"] if container.serves_downloads else [])
+    logging.getLogger("pluggably").info("worker serving %s", ", ".join(served))
     asyncio.run(_run_until_signalled(container))
     return 0
 
@@ -152,6 +154,113 @@ def users_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def open_gateway(settings: Any) -> Any:
+    from api.bootstrap import key_hash_secret, migrate
+    from commands.service import Gateway
+    from infra.eventstore import eventstore_env
+    from infra.passwords import ApiKeys, Passwords
+
+    migrate(settings)
+    return Gateway(eventstore_env(settings, create_table=False), passwords=Passwords(),
+                   api_keys=ApiKeys(key_hash_secret(settings)))
+
+
+def models_pull(args: argparse.Namespace) -> int:
+    """Download a model from the hub here, with a progress bar, through the same code path as the download worker
+    (a ``DownloadJob`` owned by ``cli``); the model is registered as ``local:<id>``."""
+    settings = load_settings(args)
+    from pydantic import ValidationError
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from api.schemas import DownloadModelIn
+    from domain.downloads import COMPLETED
+    from domain.errors import GatewayError
+    from infra.hub import HubClient
+    from runtimes.downloads import model_dir, run_download
+
+    try:
+        spec = DownloadModelIn(id=args.id or args.repo.rsplit("/", 1)[-1], modality=args.modality)
+    except ValidationError as error:
+        print(f"error: {error.errors()[0]['msg']} (give --id)", file=sys.stderr)
+        return 2
+    model_id = f"local:{spec.id}"
+    app = open_gateway(settings)
+    hub = HubClient.from_settings(settings, poll_s=0.2)
+    cancel = threading.Event()
+    try:
+        job = app.reusable_download(model_id, args.repo)
+        if job is None:
+            plan = hub.plan(args.repo, args.revision, args.file or None)
+            job, _ = app.request_download(
+                owner_id="cli", model_id=model_id,
+                model={"id": spec.id, "name": spec.id, "version": args.revision, "modality": spec.modality},
+                source={"type": "huggingface", "id": args.repo},
+                options={"revision": args.revision, "allow_patterns": args.file or None}, plan=plan.to_dict())
+        if job.status == COMPLETED:
+            print(f"{model_id} is already downloaded")
+            return 0
+        started = app.start_download(str(job.id), "cli")
+        if started is None:
+            print(f"error: {model_id} is being downloaded already (job {job.id})", file=sys.stderr)
+            return 1
+        signal.signal(signal.SIGINT, lambda *_: cancel.set())  # Ctrl-C cancels cleanly: no partial files left
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                   TimeRemainingColumn())
+        with Progress(*columns) as bar:
+            task = bar.add_task(args.repo, total=started.bytes_total)
+            final = run_download(app, hub, started, model_dir(settings, model_id), cancel,
+                                 on_bytes=lambda done, total, current: bar.update(task, completed=done, total=total))
+    except GatewayError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    finally:
+        app.close()
+    if final.status != COMPLETED:
+        print(f"error: {final.error['message'] if final.error else final.status}", file=sys.stderr)
+        return 1
+    print(f"{model_id} downloaded ({final.result['size_bytes']:,} bytes) to {final.result['path']}")
+    return 0
+
+
+def models_list(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    app = open_gateway(settings)
+    try:
+        models = app.local_models()
+    finally:
+        app.close()
+    if args.json:
+        print(json.dumps([{"id": m.model_id, "name": m.name, "version": m.model_version, "modality": m.modality,
+                           "runtime": m.runtime, "size_bytes": m.size_bytes, "location": m.location}
+                          for m in models]))
+        return 0
+    for m in models:
+        print(f"{m.model_id}\t{m.modality}\t{m.runtime}\t{m.size_bytes or 0:,} bytes\t{m.location}")
+    if not models:
+        print("no local models; pull one with: pluggably models pull <repo>")
+    return 0
+
+
+def models_rm(args: argparse.Namespace) -> int:
+    """Remove a downloaded model from the catalogue and delete its files."""
+    settings = load_settings(args)
+    from domain.errors import GatewayError
+    from runtimes.downloads import model_dir, remove_partial
+
+    model_id = args.id if args.id.startswith("local:") else f"local:{args.id}"
+    app = open_gateway(settings)
+    try:
+        app.remove_model(model_id)
+    except GatewayError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    finally:
+        app.close()
+    remove_partial(model_dir(settings, model_id))
+    print(f"removed {model_id}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="pluggably", description="Pluggably LLM API gateway")
     common = argparse.ArgumentParser(add_help=False)
@@ -165,7 +274,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=serve)
 
     p = sub.add_parser("worker", parents=[common], help="run runtime workers (production mode)")
-    p.add_argument("--runtimes", help="comma-separated runtimes to serve (default: all installed)")
+    p.add_argument("--runtimes", help="comma-separated runtimes to serve, \"download\" for model downloads "
+                                      "(default: all installed, and downloads)")
     p.set_defaults(func=worker)
 
     p = sub.add_parser("project", parents=[common], help="run projections, relay, usage meter, sweeper")
@@ -179,6 +289,21 @@ def parser() -> argparse.ArgumentParser:
     p = users.add_parser("create", parents=[common], help="create a user and print its first API key")
     add_user_flags(p)
     p.set_defaults(func=users_create)
+
+    models = sub.add_parser("models", help="local models").add_subparsers(dest="models_command", required=True)
+    p = models.add_parser("pull", parents=[common], help="download a model from Hugging Face")
+    p.add_argument("repo", help="the hub repository, e.g. TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF")
+    p.add_argument("--file", action="append", metavar="PATTERN", help="only files matching this glob (repeatable)")
+    p.add_argument("--modality", choices=("text", "image", "3d"), default="text")
+    p.add_argument("--id", help="the model id, used as local:<id> (default: the repository's name)")
+    p.add_argument("--revision", default="main", help="branch, tag or commit (default main)")
+    p.set_defaults(func=models_pull)
+    p = models.add_parser("list", parents=[common], help="list the local models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=models_list)
+    p = models.add_parser("rm", parents=[common], help="remove a local model and its files")
+    p.add_argument("id", help="the model id (local:<id> or <id>)")
+    p.set_defaults(func=models_rm)
     return root
 
 

@@ -19,3 +19,21 @@ def generation_response(generation_id: str, modality: str, result: dict[str, Any
 def error_object(code: str, message: str, *, request_id: str | None = None, type_: str = "server_error",
                  param: str | None = None) -> dict[str, Any]:
     return {"code": code, "message": message, "type": type_, "param": param, "request_id": request_id}
+
+
+def job_response(job: Any) -> dict[str, Any]:
+    """A download job, from its aggregate; ``projections.jobs`` answers the same shape from its rows."""
+    return {
+        "job_id": str(job.id),
+        "model_id": job.model_id,
+        "model": job.model,
+        "source": job.source,
+        "status": job.status,
+        "progress_pct": job.progress_pct,
+        "bytes_done": job.bytes_done,
+        "bytes_total": job.bytes_total,
+        "current_file": job.current_file,
+        "error": job.error,
+        "created_at": job.created_on.isoformat(),
+        "updated_at": job.modified_on.isoformat(),
+    }

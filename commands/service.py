@@ -11,6 +11,9 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from domain.catalog import CatalogModel
+from domain.downloads import ACTIVE, COMPLETED, DownloadJob
+from domain.downloads import RUNNING as DOWNLOAD_RUNNING
 from domain.errors import Conflict, InvalidRequest, NotFound
 from domain.generations import RUNNING, Generation
 from domain.sessions import ChatSession
@@ -203,6 +206,147 @@ class Gateway(Application[UUID]):
         if generation.cancel():
             self.save(generation)
         return generation
+
+    # Model downloads and the catalogue of local models.
+    def get_download(self, job_id: str | UUID, owner_id: str | None = None) -> DownloadJob:
+        job = self._get(DownloadJob, job_id, "job")
+        if owner_id is not None and job.owner_id != owner_id:
+            raise NotFound(f"No job {job_id}.")
+        return job
+
+    def find_model(self, model_id: str) -> CatalogModel | None:
+        """The registered local model ``local:<name>``; None when unknown or removed."""
+        try:
+            model = self.repository.get(CatalogModel.create_id(model_id))
+        except AggregateNotFoundError:
+            return None
+        return model if isinstance(model, CatalogModel) and not model.removed else None
+
+    def local_models(self) -> list[CatalogModel]:
+        """Every registered local model, from the event store (for the CLI, which runs no projector)."""
+        from eventsourcing.utils import get_topic
+
+        ids, start = [], 1
+        while notifications := self.recorder.select_notifications(start, 500,
+                                                                  topics=[get_topic(CatalogModel.Registered)]):
+            ids += [n.originator_id for n in notifications]
+            start = notifications[-1].id + 1
+        models = [self.repository.get(model_id) for model_id in dict.fromkeys(ids)]
+        return sorted((m for m in models if not m.removed), key=lambda m: m.model_id)
+
+    def current_download(self, model_id: str) -> tuple[DownloadJob | None, int]:
+        """The latest download job of ``model_id`` and the generation number the next one would take.
+
+        Job ids are ``DownloadJob.create_id(model_id, n)`` for n = 1, 2, ...: walking them from the event store
+        (not a read model) is exact, and two requests racing to create job n collide on the event store's
+        version check, so at most one job per model is ever queued or running.
+        """
+        latest, generation = None, 1
+        while (job_id := DownloadJob.create_id(model_id, generation)) in self.repository:
+            latest = self.repository.get(job_id)
+            generation += 1
+        return latest, generation
+
+    def reusable_download(self, model_id: str, source_id: str) -> DownloadJob | None:
+        """A job that answers a new request for ``model_id``: one still queued or running, or the completed one
+        of a model that is still in the catalogue. The same id from another repository is a conflict."""
+        latest, _ = self.current_download(model_id)
+        if latest is None:
+            return None
+        if latest.status in ACTIVE or (latest.status == COMPLETED and self.find_model(model_id) is not None):
+            if latest.source.get("id") != source_id:
+                raise Conflict(f"{model_id} is taken by a download of {latest.source.get('id')}; choose another "
+                               f"model.id (or remove that model first).", param="model.id", code="model_exists")
+            return latest
+        return None
+
+    @retry_on_conflict
+    def request_download(self, *, owner_id: str, model_id: str, model: dict[str, Any], source: dict[str, Any],
+                         options: dict[str, Any], plan: dict[str, Any]) -> tuple[DownloadJob, bool]:
+        """Record a download job; answers ``(job, created)``: the running (or completed) job of the same model is
+        returned instead of a second one."""
+        existing = self.reusable_download(model_id, source["id"])
+        if existing is not None:
+            return existing, False
+        _, generation = self.current_download(model_id)
+        job = DownloadJob(model_id=model_id, generation=generation, owner_id=owner_id, model=model, source=source,
+                          options=options, plan=plan)
+        self.save(job)
+        return job, True
+
+    @retry_on_conflict
+    def start_download(self, job_id: str, worker: str, take_over: bool = False) -> DownloadJob | None:
+        """Mark the job started; ``None`` when it finished already or runs elsewhere (see ``start_generation``)."""
+        job = self.get_download(job_id)
+        if job.is_terminal or (job.status == DOWNLOAD_RUNNING and not take_over):
+            return None
+        job.start(worker)
+        self.save(job)
+        return job
+
+    @retry_on_conflict
+    def record_download_progress(self, job_id: str, bytes_done: int, bytes_total: int,
+                                 current_file: str) -> DownloadJob | None:
+        job = self.get_download(job_id)
+        if job.is_terminal:
+            return None
+        job.progress(bytes_done, bytes_total, current_file)
+        self.save(job)
+        return job
+
+    @retry_on_conflict
+    def complete_download(self, job_id: str, *, files: list[dict[str, Any]], size_bytes: int, sha256: str | None,
+                          path: str, runtime: str, location: str) -> DownloadJob | None:
+        """Record the completion and register the model in the catalogue, in one atomic save."""
+        job = self.get_download(job_id)
+        if job.is_terminal:
+            return None
+        job.complete(files, size_bytes, sha256, path)
+        spec = {"model_id": job.model_id, "name": job.model["name"], "version": job.model["version"],
+                "modality": job.model["modality"], "runtime": runtime, "location": location,
+                "size_bytes": size_bytes, "source": {**job.source, "revision": job.plan.get("commit_sha")}}
+        try:
+            model = self.repository.get(CatalogModel.create_id(job.model_id))
+        except AggregateNotFoundError:
+            model = CatalogModel(**spec)
+        else:
+            model.register_again(**spec)
+        self.save(job, model)
+        return job
+
+    @retry_on_conflict
+    def fail_download(self, job_id: str, code: str, message: str) -> DownloadJob | None:
+        job = self.get_download(job_id)
+        if job.is_terminal:
+            return None
+        job.fail(code, message)
+        self.save(job)
+        return job
+
+    @retry_on_conflict
+    def cancel_download(self, job_id: str, owner_id: str | None = None) -> DownloadJob:
+        """The user's cancel: a queued job is cancelled at once, a running one is asked to stop."""
+        job = self.get_download(job_id, owner_id)
+        if job.request_cancel():
+            self.save(job)
+        return job
+
+    @retry_on_conflict
+    def download_cancelled(self, job_id: str, reason: str = "cancelled by the user") -> DownloadJob:
+        """The worker stopped the job and removed its partial files."""
+        job = self.get_download(job_id)
+        if job.cancel(reason):
+            self.save(job)
+        return job
+
+    @retry_on_conflict
+    def remove_model(self, model_id: str) -> CatalogModel:
+        model = self.find_model(model_id)
+        if model is None:
+            raise NotFound(f"No local model {model_id}.", param="model")
+        model.remove()
+        self.save(model)
+        return model
 
     # The audit trail, straight from the event store.
     def stored_events(self, aggregate_id: str | UUID, as_of: datetime | None = None) -> list[Any]:

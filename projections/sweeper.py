@@ -1,7 +1,7 @@
-"""The sweeper: re-publishes work for generations ``Requested`` but never ``Started``.
+"""The sweeper: re-publishes work for generations and download jobs ``Requested`` but never ``Started``.
 
 It closes the crash window between the commit of ``Requested`` and the publish of its work message (and
-covers work lost by the bus). Workers ignore work for generations that have started or finished already.
+covers work lost by the bus). Workers ignore work for generations and jobs that have started or finished already.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from infra.bus.base import Bus
-from infra.bus.subjects import work_subject
+from infra.bus.subjects import DOWNLOAD_SUBJECT, work_subject
 from infra.sqldb import SqlDatabase
 from projections.generations import unstarted
+from projections.jobs import active_jobs, unstarted_jobs
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,25 @@ class Sweeper:
                                    msg_id=f"{row['id']}:sweep:{int(time.time())}")
         if rows:
             log.warning("sweeper re-published work for %d unstarted generation(s)", len(rows))
-        return len(rows)
+        jobs = await asyncio.get_running_loop().run_in_executor(None, unstarted_jobs, self.db, cutoff)
+        for row in jobs:
+            await self.bus.publish(DOWNLOAD_SUBJECT, json.dumps({"job_id": row["id"]}).encode(),
+                                   msg_id=f"{row['id']}:sweep:{int(time.time())}")
+        if jobs:
+            log.warning("sweeper re-published %d unstarted download job(s)", len(jobs))
+        return len(rows) + len(jobs)
+
+    async def resume_downloads(self) -> int:
+        """At the start of an embedded gateway: the in-process bus died with the last process, and with it the
+        work of every unfinished download. Publish it again, marked ``resume`` so a worker takes over a job
+        recorded as running (its ``.part`` files resume). Only where no other process can hold those jobs."""
+        jobs = await asyncio.get_running_loop().run_in_executor(None, active_jobs, self.db)
+        for job in jobs:
+            await self.bus.publish(DOWNLOAD_SUBJECT, json.dumps({"job_id": job["job_id"], "resume": True}).encode(),
+                                   msg_id=f"{job['job_id']}:resume:{int(time.time())}")
+        if jobs:
+            log.warning("resuming %d unfinished download job(s)", len(jobs))
+        return len(jobs)
 
     async def run_forever(self, interval_s: float) -> None:
         while True:

@@ -68,15 +68,19 @@ class ProgressThrottle:
 
 def run_download(app: Gateway, hub: Any, job: DownloadJob, dest: Path, cancel: threading.Event,
                  on_progress: Callable[[DownloadJob], None] | None = None,
-                 halted: Callable[[], bool] = lambda: False) -> DownloadJob:
-    """Download a started job's files and record the outcome (blocking). ``halted()`` true means the process is
-    stopping: nothing more is recorded and the files stay for the job's redelivery."""
+                 halted: Callable[[], bool] = lambda: False,
+                 on_bytes: Callable[[int, int, str], None] | None = None) -> DownloadJob:
+    """Download a started job's files and record the outcome (blocking). ``on_progress`` sees each recorded
+    (throttled) progress, ``on_bytes`` every report of the hub client (a progress bar). ``halted()`` true means
+    the process is stopping: nothing more is recorded and the files stay for the job's redelivery."""
     from infra.hub import DownloadCancelled, DownloadPlan
 
     job_id = str(job.id)
     throttle = ProgressThrottle()
 
     def progressed(done: int, total: int, current: str) -> None:
+        if on_bytes is not None:
+            on_bytes(done, total, current)
         if halted() or not throttle.due(done, total):
             return
         try:
@@ -173,6 +177,13 @@ class DownloadWorker:
         loop = asyncio.get_running_loop()
         stream = TokenStream(self.bus, job_id)
         stream.index = (job.attempt - 1) * STREAM_BLOCK
+        try:
+            hub = self.hub_factory()
+        except GatewayError as error:  # huggingface_hub is not installed here: retrying will not help
+            final = await self._sync(self.app.fail_download, job_id, error.code, error.message) or job
+            await stream.send(*terminal_event(final))
+            await delivery.ack()
+            return
         cancel = self.cancels[job_id] = threading.Event()
 
         def on_progress(updated: DownloadJob) -> None:  # in the download thread: wait, so events stay in order
@@ -182,8 +193,8 @@ class DownloadWorker:
         try:
             await stream.send("progress", job_response(job))
             dest = model_dir(self.settings, job.model_id)
-            final = await in_daemon_thread(lambda: run_download(self.app, self.hub_factory(), job, dest, cancel,
-                                                                on_progress, lambda: self._stopping))
+            final = await in_daemon_thread(lambda: run_download(self.app, hub, job, dest, cancel, on_progress,
+                                                                lambda: self._stopping))
         finally:
             heartbeat.cancel()
             self.cancels.pop(job_id, None)

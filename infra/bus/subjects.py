@@ -15,3 +15,7 @@ def token_subject(generation_id: str) -> str:
 
 def cancel_subject(generation_id: str) -> str:
     return f"control.cancel.{generation_id}"
+
+
+DOWNLOAD_SUBJECT = "work.download"
+DOWNLOAD_QUEUE = "download"

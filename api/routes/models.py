@@ -1,0 +1,78 @@
+"""The model catalogue (local and provider models), hub search and model downloads."""
+
+from __future__ import annotations
+
+import json
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic.response import json as json_response
+
+from api.app import container, principal
+from api.routes.generate import body_of
+from api.schemas import DownloadIn, ModelSearchIn, parse
+from commands.responses import job_response
+from domain.downloads import ACTIVE
+from domain.errors import InvalidRequest, PermissionDenied
+from infra.bus.subjects import DOWNLOAD_SUBJECT
+from projections.jobs import active_jobs
+from runtimes.catalog import provider_entries
+
+bp = Blueprint("models")
+FIELDS = ("id", "name", "version", "modality", "runtime", "local", "size_bytes", "status")
+
+
+@bp.get("/v1/models")
+async def models(request: Request) -> HTTPResponse:
+    """Local models (configured, downloaded, downloading) and the models of the providers the caller can use."""
+    c, who = container(request), principal(request)
+    modality = request.args.get("modality")
+    if modality is not None and modality not in ("text", "image", "3d"):
+        raise InvalidRequest("modality must be text, image or 3d.", param="modality")
+    entries = c.catalog.list(modality)
+    for name in c.registry.names():
+        runtime = c.registry.get(name)
+        if runtime.needs_credential and await c.run(c.credentials.source, who.user_id, name) is not None:
+            entries += provider_entries(name, runtime.modalities)
+    answer = [{k: v for k, v in e.as_dict().items() if k in FIELDS} for e in entries
+              if modality is None or e.modality == modality]
+    known = {m["id"] for m in answer}
+    for job in await c.run(active_jobs, c.db):
+        spec = job["model"]
+        if job["model_id"] not in known and (modality is None or spec["modality"] == modality):
+            answer.append({"id": job["model_id"], "name": spec["name"], "version": spec["version"],
+                           "modality": spec["modality"], "runtime": None, "local": True,
+                           "size_bytes": job["bytes_total"], "status": "downloading"})
+    return json_response({"models": answer})
+
+
+@bp.get("/v1/models/search")
+async def search(request: Request) -> HTTPResponse:
+    c = container(request)
+    query = parse(ModelSearchIn, {k: request.args.get(k) for k in request.args})
+    results, next_cursor = await c.run(c.hub().search, query.query, query.modality, query.cursor, query.limit)
+    return json_response({"results": results, "next_cursor": next_cursor})
+
+
+@bp.post("/v1/models/download")
+async def download(request: Request) -> HTTPResponse:
+    """202 with a new job; the job already running for that model (202), or the completed one (200)."""
+    c, who = container(request), principal(request)
+    if not (who.is_admin or c.settings.allow_user_downloads):
+        raise PermissionDenied("Downloading models needs an admin's API key (the operator can open downloads to "
+                               "every user with LLM_API_ALLOW_USER_DOWNLOADS=true).")
+    body = parse(DownloadIn, body_of(request))
+    model_id = f"local:{body.model.id}"
+    job = await c.run(c.app.reusable_download, model_id, body.source.id)
+    if job is None:
+        # The plan pins the revision to a commit and lists the files: an unknown repository or revision, or no
+        # file matching allow_patterns, is answered here, before anything is recorded or written.
+        plan = await c.run(c.hub().plan, body.source.id, body.options.revision, body.options.allow_patterns)
+        spec = {"id": body.model.id, "name": body.model.name or body.model.id,
+                "version": body.model.version or body.options.revision, "modality": body.model.modality}
+        job, created = await c.run(c.app.request_download, owner_id=who.user_id, model_id=model_id, model=spec,
+                                   source=body.source.model_dump(), options=body.options.model_dump(),
+                                   plan=plan.to_dict())
+        if created:
+            await c.bus.publish(DOWNLOAD_SUBJECT, json.dumps({"job_id": str(job.id)}).encode(), msg_id=str(job.id))
+    return json_response(job_response(job), status=202 if job.status in ACTIVE else 200)

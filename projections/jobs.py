@@ -1,0 +1,93 @@
+"""Download jobs: status and progress, per owner; the sweeper's list of jobs to (re)deliver."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from infra.sqldb import Cursor, SqlDatabase
+from projections.base import Projection
+from projections.keys import iso
+
+
+class JobsProjection(Projection):
+    name = "jobs"
+    tables = {
+        "download_jobs": "CREATE TABLE IF NOT EXISTS download_jobs (id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, "
+                         "model_id TEXT NOT NULL, model TEXT NOT NULL, source TEXT NOT NULL, status TEXT NOT NULL, "
+                         "attempt INTEGER NOT NULL DEFAULT 0, bytes_done BIGINT NOT NULL DEFAULT 0, "
+                         "bytes_total BIGINT NOT NULL DEFAULT 0, current_file TEXT, error TEXT, "
+                         "created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+    }
+    indexes = ("CREATE INDEX IF NOT EXISTS download_jobs_owner ON download_jobs (owner_id, created_at)",
+               "CREATE INDEX IF NOT EXISTS download_jobs_status ON download_jobs (status, created_at)",
+               "CREATE INDEX IF NOT EXISTS download_jobs_model ON download_jobs (model_id, status)")
+
+    def on_DownloadJob_Requested(self, e: Any, cur: Cursor) -> None:
+        total = sum(int(f["size"]) for f in e.plan.get("files", []))
+        cur.execute("INSERT INTO download_jobs (id, owner_id, model_id, model, source, status, bytes_total, created_at, "
+                    "updated_at) VALUES (%s, %s, %s, %s, %s, 'queued', %s, %s, %s)",
+                    (str(e.originator_id), e.owner_id, e.model_id, json.dumps(e.model), json.dumps(e.source), total, iso(e.timestamp),
+                     iso(e.timestamp)))
+
+    def _update(self, e: Any, cur: Cursor, assignments: str, params: tuple) -> None:
+        cur.execute(f"UPDATE download_jobs SET {assignments}, updated_at = %s WHERE id = %s",
+                    (*params, iso(e.timestamp), str(e.originator_id)))
+
+    def on_DownloadJob_Started(self, e: Any, cur: Cursor) -> None:
+        self._update(e, cur, "status = 'running', attempt = %s", (e.attempt,))
+
+    def on_DownloadJob_Progressed(self, e: Any, cur: Cursor) -> None:
+        self._update(e, cur, "bytes_done = %s, bytes_total = %s, current_file = %s",
+                     (e.bytes_done, e.bytes_total, e.current_file))
+
+    def on_DownloadJob_Completed(self, e: Any, cur: Cursor) -> None:
+        self._update(e, cur, "status = 'completed', bytes_done = %s, bytes_total = %s, current_file = NULL",
+                     (e.size_bytes, e.size_bytes))
+
+    def on_DownloadJob_Failed(self, e: Any, cur: Cursor) -> None:
+        self._update(e, cur, "status = 'failed', error = %s", (json.dumps({"code": e.code, "message": e.message}),))
+
+    def on_DownloadJob_Cancelled(self, e: Any, cur: Cursor) -> None:
+        self._update(e, cur, "status = 'cancelled', error = %s",
+                     (json.dumps({"code": "cancelled", "message": e.reason}),))
+
+
+COLUMNS = ("id, model_id, model, source, status, attempt, bytes_done, bytes_total, current_file, error, created_at, "
+           "updated_at")
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    done, total = int(row["bytes_done"]), int(row["bytes_total"])
+    pct = 100.0 if row["status"] == "completed" else (round(100.0 * done / total, 1) if total else 0.0)
+    return {"job_id": row["id"], "model_id": row["model_id"], "model": json.loads(row["model"]),
+            "source": json.loads(row["source"]),
+            "status": row["status"], "progress_pct": pct, "bytes_done": done, "bytes_total": total,
+            "current_file": row["current_file"], "error": json.loads(row["error"]) if row["error"] else None,
+            "created_at": row["created_at"], "updated_at": row["updated_at"]}
+
+
+def get_job(db: SqlDatabase, job_id: str, owner_id: str | None) -> dict[str, Any] | None:
+    """``owner_id`` None: any owner's (admins)."""
+    if owner_id is None:
+        rows = db.query(f"SELECT {COLUMNS} FROM download_jobs WHERE id = %s", (job_id,))
+    else:
+        rows = db.query(f"SELECT {COLUMNS} FROM download_jobs WHERE id = %s AND owner_id = %s", (job_id, owner_id))
+    return _decode(rows[0]) if rows else None
+
+
+def list_jobs(db: SqlDatabase, owner_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    rows = db.query(f"SELECT {COLUMNS} FROM download_jobs WHERE owner_id = %s ORDER BY created_at DESC LIMIT %s",
+                    (owner_id, limit))
+    return [_decode(r) for r in rows]
+
+
+def active_jobs(db: SqlDatabase) -> list[dict[str, Any]]:
+    rows = db.query(f"SELECT {COLUMNS} FROM download_jobs WHERE status IN ('queued', 'running') ORDER BY created_at")
+    return [_decode(r) for r in rows]
+
+
+def unstarted_jobs(db: SqlDatabase, older_than_iso: str, limit: int = 100) -> list[dict[str, Any]]:
+    """Jobs requested but never started: the sweeper re-publishes their work."""
+    return db.query("SELECT id FROM download_jobs WHERE status = 'queued' AND updated_at < %s "
+                    "ORDER BY created_at LIMIT %s", (older_than_iso, limit))

@@ -108,6 +108,13 @@ class Container:
         self._subs: list[Any] = []
         self._user_listeners: list[Callable[[str], None]] = [self.auth.evict_user]
 
+    def register_configured_models(self) -> None:
+        """The ``LLM_API_LOCAL_*`` defaults of this host become ``CatalogModel`` events (once)."""
+        for entry in self.catalog.configured:
+            self.app.register_local_model(model_id=entry.id, name=entry.name, version=entry.version,
+                                          modality=entry.modality, runtime=entry.runtime, location=entry.location,
+                                          size_bytes=entry.size_bytes or 0, source={"type": "setting"})
+
     def local_runtimes(self) -> frozenset[str]:
         return frozenset(n for n in self.registry.names() if not self.registry.get(n).needs_credential)
 
@@ -209,6 +216,7 @@ class Container:
             self._subs.append(await self.bus.subscribe("events.User.>", on_user))
             self._subs.append(await self.bus.subscribe("events.CatalogModel.>", on_model))
         if "worker" in self.roles:
+            await self.run(self.register_configured_models)
             await self.worker.start(self.registry.names())
             if self.serves_downloads:
                 await self.downloads.start()

@@ -222,6 +222,20 @@ class Gateway(Application[UUID]):
             return None
         return model if isinstance(model, CatalogModel) and not model.removed else None
 
+    @retry_on_conflict
+    def register_local_model(self, **spec: Any) -> CatalogModel:
+        """Register a model configured on this host (``LLM_API_LOCAL_*``); a no-op when already registered there."""
+        try:
+            model = self.repository.get(CatalogModel.create_id(spec["model_id"]))
+        except AggregateNotFoundError:
+            model = CatalogModel(**spec)
+        else:
+            if not model.removed and (model.location, model.runtime) == (spec["location"], spec["runtime"]):
+                return model
+            model.register_again(**spec)
+        self.save(model)
+        return model
+
     def local_models(self) -> list[CatalogModel]:
         """Every registered local model, from the event store (for the CLI, which runs no projector)."""
         from eventsourcing.utils import get_topic

@@ -61,6 +61,7 @@ class Catalog:
     def __init__(self, lookup: Callable[[str], CatalogEntry | None] | None = None) -> None:
         self.entries: dict[str, CatalogEntry] = {}
         self.defaults: dict[str, str] = {}
+        self.configured: list[CatalogEntry] = []  # registered from this host's LLM_API_LOCAL_* settings
         self.lookup = lookup
 
     def register(self, entry: CatalogEntry, *, default: bool = False) -> None:
@@ -93,6 +94,7 @@ class Catalog:
                                  runtime=LOCAL_RUNTIME_BY_MODALITY[modality], location=str(path),
                                  size_bytes=_size(path))
             self.register(entry, default=True)
+            self.configured.append(entry)
 
     def list(self, modality: str | None = None) -> list[CatalogEntry]:
         return [e for e in self.entries.values() if modality is None or e.modality == modality]

@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.behaviour import assert_error_shape, eventually, sse_events
 from tests.models import builders
-from tests.support.processes import Gateway, embedded_gateway
+from tests.support.processes import Gateway, cli, embedded_gateway
 
 
 def build(builder: Any, **kwargs: Any) -> Path:
@@ -60,6 +60,12 @@ def test_catalogue_lists_the_local_defaults(client: httpx.Client, models: dict[s
     assert all(m["modality"] == "text" for m in listed)
     assert {m["id"] for m in client.get("/v1/models", params={"modality": "3d"}).json()["models"]} == {
         "local:" + models["3d"].name}
+
+
+def test_configured_models_are_registered_as_catalog_events(gateway: Gateway, models: dict[str, Path]) -> None:
+    stored = cli(["models", "list", "--json"], gateway.env)  # the CLI reads the event store, not the server
+    for expected in (text_model(models), "local:" + models["image"].name, "local:" + models["3d"].name):
+        assert expected in stored
 
 
 def test_default_text_model_when_model_is_omitted(client: httpx.Client, models: dict[str, Path]) -> None:

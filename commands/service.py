@@ -78,9 +78,10 @@ class Gateway(Application[UUID]):
     def get_user(self, user_id: str | UUID) -> User:
         return self._get(User, user_id, "user")
 
-    def get_session(self, session_id: str | UUID, owner_id: str | None = None) -> ChatSession:
+    def get_session(self, session_id: str | UUID, owner_id: str | None = None, *,
+                    include_deleted: bool = False) -> ChatSession:
         session = self._get(ChatSession, session_id, "session")
-        if session.deleted or (owner_id is not None and session.owner_id != owner_id):
+        if (session.deleted and not include_deleted) or (owner_id is not None and session.owner_id != owner_id):
             raise NotFound(f"No session {session_id}.")
         return session
 
@@ -370,8 +371,10 @@ class Gateway(Application[UUID]):
         return events
 
     def session_as_of(self, owner_id: str, session_id: str, as_of: datetime) -> ChatSession:
-        session = self.get_session(session_id, owner_id)
+        """The session as it was at ``as_of``: a session deleted since can still be audited."""
+        session = self.get_session(session_id, owner_id, include_deleted=True)
         events = self.stored_events(session_id, as_of)
-        if not events:
+        past = self.repository.get(session.id, version=events[-1].originator_version) if events else None
+        if past is None or past.deleted:
             raise NotFound(f"Session {session_id} did not exist at {as_of.isoformat()}.")
-        return self.repository.get(session.id, version=events[-1].originator_version)
+        return past

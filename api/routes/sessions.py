@@ -99,7 +99,7 @@ async def history(request: Request, session_id: str) -> HTTPResponse:
     as_of = as_of_arg(request)
 
     def collect() -> list[dict[str, Any]]:
-        c.app.get_session(session_id, who.user_id)
+        c.app.get_session(session_id, who.user_id, include_deleted=as_of is not None)
         events = c.app.stored_events(session_id, as_of)
         generation_ids = []
         for event in events:

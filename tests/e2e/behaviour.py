@@ -190,6 +190,13 @@ class GatewayBehaviour:
         assert stamps == sorted(stamps)
         old = client.get(f"/v1/sessions/{sid}/history", params={"as_of": between}).json()
         assert [e["type"] for e in old["events"]].count("Generation.Completed") == 1
+        assert client.delete(f"/v1/sessions/{sid}").status_code == 204
+        assert_error_shape(client.get(f"/v1/sessions/{sid}"), 404)
+        assert sid not in [s["id"] for s in client.get("/v1/sessions").json()["sessions"]]
+        audited = client.get(f"/v1/sessions/{sid}", params={"as_of": between}).json()  # deleted, still auditable
+        assert [m["content"] for m in audited["messages"]] == ["first", "Echo: first"]
+        trail = client.get(f"/v1/sessions/{sid}/history", params={"as_of": datetime.now(timezone.utc).isoformat()})
+        assert trail.json()["events"][-1]["type"] == "ChatSession.Deleted"
 
     def test_other_users_resources_are_not_found(self, gateway: Any, client: Any, bob: dict[str, str]) -> None:
         sid = client.post("/v1/sessions", json={}).json()["id"]

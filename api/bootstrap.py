@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import hmac
 import logging
 from collections.abc import Callable
@@ -103,10 +104,11 @@ class Container:
         self.relay = Relay(self.app.recorder, self.app.mapper, self.db, self.bus)
         self.meter = usage.UsageMeter(self.db, self.bus)
         self.sweeper = Sweeper(self.db, self.bus, settings.sweeper_grace_s)
-        self.wake = asyncio.Event()
+        self.wakes = (asyncio.Event(), asyncio.Event())  # the projector's and the relay's
         self._tasks: list[asyncio.Task] = []
         self._subs: list[Any] = []
-        self._user_listeners: list[Callable[[str], None]] = [self.auth.evict_user]
+        self._credentials: dict[tuple[str, str], Credential | None] = {}
+        self._user_listeners: list[Callable[[str], None]] = [self.auth.evict_user, self.forget_credentials]
 
     def register_configured_models(self) -> None:
         """The ``LLM_API_LOCAL_*`` defaults of this host become ``CatalogModel`` events (once)."""
@@ -119,7 +121,19 @@ class Container:
         return frozenset(n for n in self.registry.names() if not self.registry.get(n).needs_credential)
 
     def user_credential(self, user_id: str, provider: str) -> Credential | None:
-        """The user's own saved credential, decrypted; None when there is none or it was crypto-shredded."""
+        """The user's own saved credential, decrypted; None when there is none or it was crypto-shredded.
+
+        Answers are cached in memory (no database read per request); any event of the user evicts them."""
+        key = (user_id, provider)
+        if key not in self._credentials:
+            self._credentials[key] = self._load_user_credential(user_id, provider)
+        return self._credentials[key]
+
+    def forget_credentials(self, user_id: str) -> None:
+        for key in [k for k in self._credentials if k[0] == user_id]:
+            self._credentials.pop(key, None)
+
+    def _load_user_credential(self, user_id: str, provider: str) -> Credential | None:
         try:
             saved = self.app.get_user(user_id).credentials.get(provider)
         except NotFound:
@@ -182,7 +196,11 @@ class Container:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self.app.after_save = lambda: loop.call_soon_threadsafe(self.wake.set)
+        def woken() -> None:
+            for wake in self.wakes:
+                wake.set()
+
+        self.app.after_save = lambda: loop.call_soon_threadsafe(woken)
         await self.bus.connect()
         if "api" in self.roles:
             try:
@@ -197,19 +215,15 @@ class Container:
                 lambda event: self._catalog_changed(type(event).__qualname__, event.__dict__)
                 if type(event).__qualname__.startswith("CatalogModel.") else None)
             self._subs.append(await self.meter.start())
-            self._tasks += [asyncio.create_task(self.projector.run_forever(self.wake)),
-                            asyncio.create_task(self.relay.run_forever(self.wake)),
+            self._tasks += [asyncio.create_task(self.projector.run_forever(self.wakes[0])),
+                            asyncio.create_task(self.relay.run_forever(self.wakes[1])),
                             asyncio.create_task(self.sweeper.run_forever(self.settings.sweeper_interval_s)),
                             asyncio.create_task(self._observe())]
-        elif "api" in self.roles:
+        else:  # API and worker processes: caches kept current from the relayed events
             async def on_user(subject: str, data: bytes) -> None:
-                import json
-
                 self._user_changed(json.loads(data)["aggregate_id"])
 
             async def on_model(subject: str, data: bytes) -> None:
-                import json
-
                 message = json.loads(data)
                 self._catalog_changed(message["type"], message["data"])
 

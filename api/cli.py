@@ -69,7 +69,10 @@ def serve(args: argparse.Namespace) -> int:
     app = loader.load()
     app.prepare(host=settings.host, port=settings.port, workers=workers, single_process=workers == 1,
                 access_log=False, motd=False)
-    Sanic.serve(primary=app, app_loader=loader)
+    if workers == 1:
+        Sanic.serve_single(primary=app)  # one process: no worker manager beside it
+    else:
+        Sanic.serve(primary=app, app_loader=loader)
     return 0
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from infra.bus.base import Bus
+from infra.follow import follow
 from infra.sqldb import SqlDatabase
 
 log = logging.getLogger(__name__)
@@ -94,16 +95,5 @@ class Relay:
                                        (batch[-1][0], self.name))
         return len(batch)
 
-    async def run_forever(self, wake: asyncio.Event, poll_s: float = 0.2) -> None:
-        while True:
-            try:
-                while await self.run_once() == self.batch_size:
-                    pass
-            except Exception:
-                log.exception("relay failed; retrying")
-                await asyncio.sleep(1.0)
-            try:
-                await asyncio.wait_for(wake.wait(), poll_s)
-            except asyncio.TimeoutError:
-                pass
-            wake.clear()
+    async def run_forever(self, wake: asyncio.Event) -> None:
+        await follow(self.run_once, wake, batch_size=self.batch_size)

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from infra.follow import follow
 from infra.sqldb import Cursor, SqlDatabase
 
 log = logging.getLogger(__name__)
@@ -131,17 +132,10 @@ class Projector:
         finally:
             self.projections = {**others, name: projection}
 
-    async def run_forever(self, wake: asyncio.Event, poll_s: float = 0.2) -> None:
+    async def run_forever(self, wake: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            try:
-                while await loop.run_in_executor(None, self.run_once) == self.batch_size:
-                    pass
-            except Exception:
-                log.exception("projector failed; retrying")
-                await asyncio.sleep(1.0)
-            try:
-                await asyncio.wait_for(wake.wait(), poll_s)
-            except asyncio.TimeoutError:
-                pass
-            wake.clear()
+
+        async def step() -> int:
+            return await loop.run_in_executor(None, self.run_once)
+
+        await follow(step, wake, batch_size=self.batch_size)

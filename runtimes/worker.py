@@ -183,11 +183,15 @@ class Worker:
                         started: float, ttft: float | None) -> None:
         gid = str(generation.id)
         latency = (time.perf_counter() - started) * 1000
-        output = await self._sync(self._output, generation, result)
-        recorded = {"model": target["model"], "provider": target["runtime"], "output": output,
+        recorded = {"model": target["model"], "provider": target["runtime"],
                     "usage": result.usage.as_dict(), "finish_reason": result.finish_reason,
                     "latency_ms": round(latency, 3), "ttft_ms": round(ttft, 3) if ttft is not None else None}
-        done = await self._sync(self.app.complete_generation, gid, **recorded)
+
+        def record() -> Generation | None:  # one trip to a thread: store the artifacts, then the event
+            recorded["output"] = self._output(generation, result)
+            return self.app.complete_generation(gid, **recorded)
+
+        done = await self._sync(record)
         if done is None:  # cancelled meanwhile
             await self._cancelled(gid, stream)
             return

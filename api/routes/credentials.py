@@ -34,6 +34,7 @@ async def set_credential(request: Request, provider: str) -> HTTPResponse:
     ciphertext = await c.run(c.vault.encrypt, who.user_id, body.api_key)
     await c.run(c.app.set_provider_credential, who.user_id, provider, ciphertext, body.api_key[-4:],
                 body.endpoint, body.api_version)
+    c.forget_credentials(who.user_id)
     return json_response({"provider": provider, "last4": body.api_key[-4:], "endpoint": body.endpoint,
                           "api_version": body.api_version})
 
@@ -50,6 +51,7 @@ async def delete_credential(request: Request, provider: str) -> HTTPResponse:
     c, who = container(request), principal(request)
     check_provider(provider)
     await c.run(c.app.remove_provider_credential, who.user_id, provider)
+    c.forget_credentials(who.user_id)
     return empty()
 
 
@@ -62,4 +64,5 @@ async def shred_secrets(request: Request, user_id: str) -> HTTPResponse:
     await c.run(c.vault.shred, user_id)
     for provider in list(user.credentials):  # unreadable now: take them off the user's list too
         await c.run(c.app.remove_provider_credential, user_id, provider)
+    c.forget_credentials(user_id)
     return empty()

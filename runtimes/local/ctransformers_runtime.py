@@ -9,7 +9,7 @@ next one, so a cancel stops it within one token. A crash ends the child only: th
 Protocol (parent -> child on stdin; child -> parent on the stdout it had at start; its C libraries' output goes
 to stderr):
   {"op": "load", "path", "context_length"}   -> {"ok": true} | {"error", "kind"}
-  {"op": "generate", "messages", "params"}   -> {"token": text}* (each answered by {"op": "next"|"stop"}),
+  {"op": "generate", "prompt", "params"}   -> {"token": text}* (each answered by {"op": "next"|"stop"}),
                                                 then {"done": {text, tail, input_tokens, output_tokens,
                                                 finish_reason}} (tail: text held back from the tokens)
                                                 | {"error", "kind"}
@@ -146,8 +146,8 @@ class CTransformersRuntime(LocalRuntime):
         if not model.alive:  # crashed on an earlier request: start afresh
             model.close()
             model.start()
-        model.send({"op": "generate", "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-                    "params": params})
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        model.send({"op": "generate", "prompt": _render_prompt(messages), "params": params})
         while True:
             message = model.receive("generating with")
             if "done" in message:
@@ -175,28 +175,10 @@ def create(settings: Any, pool: ModelPool | None = None) -> CTransformersRuntime
 
 # ------------------------------------------------------------------------------------------ the child process
 
-def _render_prompt(path: str, messages: list[dict[str, str]]) -> str:
-    """The model's own chat template (from the GGUF), or a plain transcript when it has none."""
-    template, bos, eos = None, "", ""
-    try:
-        import gguf
-
-        fields = gguf.GGUFReader(path).fields
-        if "tokenizer.chat_template" in fields:
-            template = fields["tokenizer.chat_template"].contents()
-            tokens = fields["tokenizer.ggml.tokens"].contents()
-            if "tokenizer.ggml.bos_token_id" in fields:
-                bos = tokens[fields["tokenizer.ggml.bos_token_id"].contents()]
-            if "tokenizer.ggml.eos_token_id" in fields:
-                eos = tokens[fields["tokenizer.ggml.eos_token_id"].contents()]
-    except Exception:  # noqa: BLE001 - no template: fall back to a transcript
-        template = None
-    if template:
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-        return env.from_string(template).render(messages=messages, bos_token=bos, eos_token=eos,
-                                                add_generation_prompt=True)
+def _render_prompt(messages: list[dict[str, str]]) -> str:
+    """A plain transcript. Not the GGUF's chat template: ctransformers tokenizes special tokens (``</s>``,
+    ``<|user|>``) as literal text, so the template's markers would reach the model as garbage; with the tiny test
+    model such byte-token runs even make ctransformers read out of bounds and crash."""
     return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
 
 
@@ -237,7 +219,7 @@ def _child_generate(llm: Any, path: str, command: dict[str, Any], send: Any, com
     import codecs
 
     params = command["params"]
-    prompt = llm.tokenize(_render_prompt(path, command["messages"]))
+    prompt = llm.tokenize(command["prompt"])
     room = llm.context_length - len(prompt)
     if room <= 0:
         send({"error": f"the prompt ({len(prompt)} tokens) fills the context ({llm.context_length})",

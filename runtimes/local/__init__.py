@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from domain.errors import GatewayError, InvalidRequest, NotFound, ProviderNotConfigured, RuntimeFailure
-from runtimes.base import Chunk, GenerationRequest, Runtime
+from runtimes.base import Chunk, GenerationRequest, Runtime, TextDelta
 from runtimes.local.model_pool import Emit, ModelPool, shared_pool
 
 __all__ = ["Emit", "LocalRuntime", "ModelPool", "Param", "check_parameters", "shared_pool", "size_mb"]
@@ -67,6 +67,13 @@ def size_mb(path: Path, suffixes: tuple[str, ...] = ()) -> float:
     return sum(p.stat().st_size for p in files) / 2**20
 
 
+def merge_text(first: Any, second: Any) -> TextDelta | None:
+    """Two text chunks waiting together become one (the worker then publishes one token event for both)."""
+    if isinstance(first, TextDelta) and isinstance(second, TextDelta):
+        return TextDelta(first.text + second.text)
+    return None
+
+
 class LocalRuntime(Runtime):
     """Shared plumbing of the local runtimes; subclasses say how to load a model and how to generate with it."""
 
@@ -75,6 +82,10 @@ class LocalRuntime(Runtime):
     #: ``"file"`` (a GGUF) or ``"dir"`` (a pipeline folder).
     location_kind: ClassVar[str] = "file"
     spec: ClassVar[dict[str, Param]] = {}
+    #: How many chunks the model's thread may run ahead of the worker publishing them. Text runtimes let
+    #: it run ahead so per-token publishing overlaps generation instead of adding to it; a cancel still
+    #: stops the thread at its next token.
+    stream_window: ClassVar[int] = 1
 
     def __init__(self, settings: Any, pool: ModelPool | None = None) -> None:
         self.settings = settings
@@ -129,7 +140,7 @@ class LocalRuntime(Runtime):
                                      size_mb=self.estimate_mb(path), unload=self.unload) as lease:
                 work: Callable[[Emit, threading.Event], None] = (
                     lambda emit, cancelled: self.generate(lease.model, request, params, emit, cancelled))
-                async for chunk in lease.stream(work):
+                async for chunk in lease.stream(work, window=self.stream_window, merge=merge_text):
                     yield chunk
             self.counters["generations"] += 1
         except (asyncio.CancelledError, GeneratorExit):

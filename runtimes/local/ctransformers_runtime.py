@@ -118,6 +118,7 @@ class _Child:
 class CTransformersRuntime(LocalRuntime):
     name = "ctransformers"
     modalities = frozenset({"text"})
+    stream_window = 64
     parameters: ClassVar[dict[str, frozenset[str]]] = {"text": TEXT_PARAMETERS}
     default_setting = "local_text_model_path"
     spec = TEXT_SPEC

@@ -22,6 +22,7 @@ assert set(TEXT_SPEC) == TEXT_PARAMETERS
 class LlamaCppRuntime(LocalRuntime):
     name = "llamacpp"
     modalities = frozenset({"text"})
+    stream_window = 64
     parameters: ClassVar[dict[str, frozenset[str]]] = {"text": TEXT_PARAMETERS}
     default_setting = "local_text_model_path"
     spec = TEXT_SPEC

@@ -65,13 +65,16 @@ class Lease:
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._entry.executor, fn, *args)
 
-    async def stream(self, work: Callable[[Emit, threading.Event], None], *, window: int = 1) -> AsyncIterator[Any]:
+    async def stream(self, work: Callable[[Emit, threading.Event], None], *, window: int = 1,
+                     merge: Callable[[Any, Any], Any] | None = None) -> AsyncIterator[Any]:
         """Run ``work(emit, cancelled)`` in the model's thread and yield each item it emits, as it emits it.
 
         The thread runs at most ``window`` items ahead of the consumer (``emit`` waits), so a slow reader slows
         the generation instead of piling items up. When the consumer stops (cancelled task, closed generator),
         ``cancelled`` is set and ``emit`` raises inside the thread, so the work stops at its next token or step;
         the instance is free again after that. An exception raised by ``work`` is raised here, in order.
+        Items already waiting when the consumer comes back are combined by ``merge(a, b)`` (None: keep apart),
+        so a consumer that falls behind catches up in one step instead of one step per item.
         """
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -102,11 +105,20 @@ class Lease:
                 put("end", None)
 
         future = loop.run_in_executor(self._entry.executor, job)
+        held: tuple[str, Any] | None = None
         try:
             while True:
-                kind, value = await queue.get()
+                kind, value = held or await queue.get()
+                held = None
                 if kind == "item":
                     credits.release()
+                    while merge is not None and not queue.empty():
+                        held = queue.get_nowait()
+                        combined = merge(value, held[1]) if held[0] == "item" else None
+                        if combined is None:
+                            break
+                        credits.release()
+                        value, held = combined, None
                     yield value
                 elif kind == "error":
                     raise value

@@ -150,3 +150,30 @@ async def test_cancel_stops_the_work_at_its_next_emit():
     # The thread runs at most one item ahead of the consumer, then stops at its next emit.
     assert produced[0] - at_cancel <= 2
     assert produced[0] < 10
+
+
+async def test_items_waiting_together_are_merged_for_a_slow_consumer():
+    from runtimes.base import Progress, TextDelta
+    from runtimes.local import merge_text
+
+    pool, loader = ModelPool(100, 0), Loader(delay=0)
+    taken, produced = threading.Event(), threading.Event()
+
+    def work(emit, cancelled):
+        emit(TextDelta("a"))
+        taken.wait(5)
+        for word in ("b", "c", "d"):
+            emit(TextDelta(word))
+        emit(Progress(1, 1))
+        emit(TextDelta("e"))
+        produced.set()
+
+    async with pool.use("m", loader.load("m"), size_mb=1, unload=loader.unload) as lease:
+        chunks = []
+        async for chunk in lease.stream(work, window=64, merge=merge_text):
+            if not chunks:
+                taken.set()
+                await asyncio.to_thread(produced.wait, 5)  # the consumer falls behind the model
+            chunks.append(chunk)
+    assert chunks == [TextDelta("a"), TextDelta("bcd"), Progress(1, 1), TextDelta("e")]
+    await pool.aclose()

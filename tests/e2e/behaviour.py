@@ -277,6 +277,17 @@ class GatewayBehaviour:
         assert events[-1]["event"] == "error" and events[-1]["data"]["code"] == "cancelled"
         assert client.get(f"/v1/generations/{ids[0]}").json()["status"] == "cancelled"
 
+    def test_failure_in_the_middle_of_a_stream_ends_with_an_error_event(self, client: Any, openai_fake: Any) -> None:
+        openai_fake.fail_mid_stream(after_events=2, mode="disconnect")
+        with client.stream("POST", "/v1/generate", json={"model": MODEL, "input": {"prompt": "a b c d e f"},
+                                                          "stream": True}) as response:
+            events = sse_events(response.read().decode())
+        assert [e["event"] for e in events[:-1]] == ["token"] * (len(events) - 1) and len(events) >= 2
+        assert events[-1]["event"] == "error"
+        assert events[-1]["data"]["code"] in ("provider_unavailable", "provider_error")
+        status = client.get(f"/v1/generations/{events[-1]['data']['request_id']}").json()
+        assert status["status"] == "failed"
+
 
 def assert_true(value: Any) -> None:
     assert value

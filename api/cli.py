@@ -141,8 +141,7 @@ def users_create(args: argparse.Namespace) -> int:
     app = Gateway(eventstore_env(settings, create_table=False), passwords=Passwords(),
                   api_keys=ApiKeys(key_hash_secret(settings)))
     try:
-        user = app.register_user(args.username, args.password, args.admin)
-        key_id, plaintext = app.issue_api_key(user.id, "default")
+        user, key_id, plaintext = app.register_user(args.username, args.password, args.admin)
     except GatewayError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 1

@@ -92,12 +92,15 @@ class Gateway(Application[UUID]):
         return generation
 
     # Users and keys.
-    def register_user(self, username: str, password: str, is_admin: bool = False) -> User:
+    def register_user(self, username: str, password: str, is_admin: bool = False) -> tuple[User, str, str]:
+        """A new user with a first API key, in one atomic save; answers ``(user, key_id, plaintext key)``."""
         if User.create_id(username) in self.repository:
             raise Conflict(f"The username {username!r} is taken.", param="username")
         user = User(username=username, password_hash=self.passwords.hash(password), is_admin=is_admin)
+        key_id, plaintext = self.api_keys.new()
+        user.issue_api_key(key_id, "default", self.api_keys.hash(plaintext), ["*"], None)
         self.save(user)
-        return user
+        return user, key_id, plaintext
 
     @retry_on_conflict
     def issue_api_key(self, user_id: str | UUID, name: str = "default", scopes: list[str] | None = None,

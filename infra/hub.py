@@ -214,7 +214,8 @@ class HubClient:
 
     @classmethod
     def from_settings(cls, settings: object, **kwargs: object) -> HubClient:
-        return cls(endpoint=getattr(settings, "hf_endpoint", None), **kwargs)  # type: ignore[arg-type]
+        token = settings.secret("hf_token") if hasattr(settings, "secret") else None
+        return cls(endpoint=getattr(settings, "hf_endpoint", None), token=token, **kwargs)  # type: ignore[arg-type]
 
     # -- search -----------------------------------------------------------------------------------------------
     def search(self, query: str, modality: str | None = None, cursor: str | None = None,

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     local_idle_unload_s: float = 900.0
     models_dir: Path | None = None  # default: data_dir/models
     hf_endpoint: str | None = None
+    hf_token: SecretStr | None = None  # for gated or private Hugging Face repositories
 
     runtimes: str | None = Field(default=None, description="comma-separated runtimes a worker serves")
 

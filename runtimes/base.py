@@ -132,6 +132,9 @@ class Runtime(ABC):
         Cancellation arrives as ``asyncio.CancelledError`` at an ``await``: a runtime must stop promptly.
         """
 
+    def validate(self, modality: str, parameters: dict[str, Any]) -> None:
+        """Refuse parameters this runtime cannot honour (raise ``InvalidRequest``) before anything is recorded."""
+
     async def aclose(self) -> None:
         """Release clients, models and child processes."""
 

@@ -90,8 +90,7 @@ async def create_user(request: Request) -> HTTPResponse:
     c, who = container(request), principal(request)
     who.require_admin()
     body = parse(UserIn, body_of(request))
-    user = await c.run(c.app.register_user, body.username, body.password, body.admin)
-    key_id, plaintext = await c.run(c.app.issue_api_key, user.id)
+    user, key_id, plaintext = await c.run(c.app.register_user, body.username, body.password, body.admin)
     return json_response({"user_id": str(user.id), "username": user.username, "is_admin": user.is_admin,
                           "api_key": plaintext, "key_id": key_id}, status=201)
 

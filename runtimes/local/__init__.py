@@ -132,6 +132,9 @@ class LocalRuntime(Runtime):
                            param="model")
         return path.resolve()
 
+    def validate(self, modality: str, parameters: dict[str, Any]) -> None:
+        check_parameters(self.name, parameters, self.spec)
+
     async def execute(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         params = check_parameters(self.name, request.parameters, self.spec)
         path = self.locate(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,6 +103,19 @@ def test_image_png_of_the_requested_size_same_seed_same_bytes(client: httpx.Clie
     assert png_size(image) == (32, 48)
     again = base64.b64decode(client.post("/v1/generate", json=request).json()["output"]["images"][0])
     assert again == image
+
+
+def test_parameters_beyond_the_runtimes_limits_are_refused_before_anything_is_stored(
+        gateway: Gateway, client: httpx.Client) -> None:
+    def stored() -> int:
+        with sqlite3.connect(gateway.data_dir / "events.sqlite3") as conn:
+            return conn.execute("SELECT count(*) FROM stored_events").fetchone()[0]
+
+    before = stored()
+    error = assert_error_shape(client.post("/v1/generate", json={
+        "modality": "image", "input": {"prompt": "huge"}, "parameters": {"width": 4000, "height": 64}}), 422)
+    assert "width" in error["message"]
+    assert stored() == before
 
 
 def test_large_image_is_an_owner_only_artifact(gateway: Gateway, client: httpx.Client) -> None:

@@ -30,7 +30,7 @@ from commands.responses import error_object, job_response
 from commands.service import Gateway
 from domain.downloads import COMPLETED, DownloadJob
 from domain.errors import GatewayError, RuntimeFailure
-from infra.bus.base import Bus, Delivery, Subscription
+from infra.bus.base import Bus, Delivery, Subscription, keep_alive
 from infra.bus.subjects import DOWNLOAD_QUEUE, DOWNLOAD_SUBJECT
 from runtimes.catalog import LOCAL_RUNTIME_BY_MODALITY
 from runtimes.worker import TokenStream
@@ -189,7 +189,7 @@ class DownloadWorker:
         def on_progress(updated: DownloadJob) -> None:  # in the download thread: wait, so events stay in order
             asyncio.run_coroutine_threadsafe(stream.send("progress", job_response(updated)), loop).result(5)
 
-        heartbeat = asyncio.create_task(self._heartbeat(delivery))
+        heartbeat = asyncio.create_task(keep_alive(delivery, max(1.0, self.settings.work_ack_wait_s / 3)))
         try:
             await stream.send("progress", job_response(job))
             dest = model_dir(self.settings, job.model_id)
@@ -202,12 +202,6 @@ class DownloadWorker:
             return
         await stream.send(*terminal_event(final))
         await delivery.ack()
-
-    async def _heartbeat(self, delivery: Delivery) -> None:
-        while True:
-            await asyncio.sleep(max(1.0, self.settings.work_ack_wait_s / 3))
-            with contextlib.suppress(Exception):
-                await delivery.in_progress()
 
 
 async def in_daemon_thread(fn: Callable[[], Any]) -> Any:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import socket
@@ -25,7 +24,7 @@ from domain.errors import GatewayError, ProviderError, RuntimeFailure
 from domain.generations import CANCELLED, Generation
 from infra import metrics
 from infra.artifacts import ArtifactStore
-from infra.bus.base import Bus, Delivery, Subscription
+from infra.bus.base import Bus, Delivery, Subscription, keep_alive
 from infra.bus.subjects import queue_name, token_subject, work_subject
 from runtimes.base import GenerationRequest, Message, Progress, Result, TextDelta
 from runtimes.credentials import CredentialResolver
@@ -88,7 +87,7 @@ class Worker:
         if generation is None:  # finished already: redelivered or swept work
             await delivery.ack()
             return
-        heartbeat = asyncio.create_task(self._heartbeat(delivery))
+        heartbeat = asyncio.create_task(keep_alive(delivery, max(1.0, self.settings.work_ack_wait_s / 3)))
         task = asyncio.create_task(self._run(generation))
         self.running[generation_id] = task
         try:
@@ -97,12 +96,6 @@ class Worker:
             heartbeat.cancel()
             self.running.pop(generation_id, None)
         await delivery.ack()
-
-    async def _heartbeat(self, delivery: Delivery) -> None:
-        while True:
-            await asyncio.sleep(max(1.0, self.settings.work_ack_wait_s / 3))
-            with contextlib.suppress(Exception):
-                await delivery.in_progress()
 
     def _request(self, generation: Generation, target: dict[str, str]) -> GenerationRequest:
         runtime = self.registry.get(target["runtime"])

@@ -8,6 +8,8 @@ pub/sub. The bus is transport, never the record: everything on it can be rebuilt
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -28,6 +30,14 @@ class Delivery(ABC):
     @abstractmethod
     async def in_progress(self) -> None:
         """Tell the bus the work is still being done (resets the redelivery timer)."""
+
+
+async def keep_alive(delivery: Delivery, every_s: float) -> None:
+    """Tell the bus, every ``every_s``, that ``delivery`` is still being worked on (run it as a task; cancel it)."""
+    while True:
+        await asyncio.sleep(every_s)
+        with contextlib.suppress(Exception):
+            await delivery.in_progress()
 
 
 class Subscription(ABC):

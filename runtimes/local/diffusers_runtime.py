@@ -44,16 +44,15 @@ def generator(seed: int | None) -> Any:
     return torch.Generator("cpu").manual_seed(seed if seed is not None else secrets.randbits(63))
 
 
-class DiffusersRuntime(LocalRuntime):
-    name = "diffusers"
-    modalities = frozenset({"image"})
-    parameters: ClassVar[dict[str, frozenset[str]]] = {"image": IMAGE_PARAMETERS}
-    default_setting = "local_image_model_id"
+class PipelineRuntime(LocalRuntime):
+    """A diffusers pipeline saved in a folder: loaded with ``load_pipeline``, released with the garbage collector."""
+
     location_kind = "dir"
-    spec = IMAGE_SPEC
+    #: Memory needed beside the weights (activations; Shap-E's mesh extraction grid).
+    working_mb: ClassVar[float] = 32
 
     def estimate_mb(self, path: Path) -> float:
-        return size_mb(path, WEIGHT_SUFFIXES) * 1.2 + 32  # float32 weights, plus activations
+        return size_mb(path, WEIGHT_SUFFIXES) * 1.2 + self.working_mb  # float32 weights, plus the working set
 
     def load(self, path: Path) -> Any:
         return load_pipeline(path)
@@ -63,6 +62,14 @@ class DiffusersRuntime(LocalRuntime):
 
         del model
         gc.collect()
+
+
+class DiffusersRuntime(PipelineRuntime):
+    name = "diffusers"
+    modalities = frozenset({"image"})
+    parameters: ClassVar[dict[str, frozenset[str]]] = {"image": IMAGE_PARAMETERS}
+    default_setting = "local_image_model_id"
+    spec = IMAGE_SPEC
 
     def generate(self, model: Any, request: GenerationRequest, params: dict[str, Any], emit: Emit,
                  cancelled: threading.Event) -> None:

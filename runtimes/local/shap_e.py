@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any, ClassVar
 
 from runtimes.base import MESH_PARAMETERS, Blob, GenerationRequest, Progress, Result, Usage
-from runtimes.local import Emit, LocalRuntime, ModelPool, Param, size_mb
-from runtimes.local.diffusers_runtime import WEIGHT_SUFFIXES, generator, load_pipeline
+from runtimes.local import Emit, ModelPool, Param
+from runtimes.local.diffusers_runtime import PipelineRuntime, generator
 
 FORMATS = {"glb": "model/gltf-binary", "ply": "model/x-ply", "obj": "model/obj"}
 
@@ -21,25 +20,13 @@ MESH_SPEC = {
 assert set(MESH_SPEC) == MESH_PARAMETERS
 
 
-class ShapERuntime(LocalRuntime):
+class ShapERuntime(PipelineRuntime):
     name = "shap_e"
     modalities = frozenset({"3d"})
     parameters: ClassVar[dict[str, frozenset[str]]] = {"3d": MESH_PARAMETERS}
     default_setting = "local_3d_model_id"
-    location_kind = "dir"
+    working_mb = 1024  # mesh extraction queries a 128^3 grid
     spec = MESH_SPEC
-
-    def estimate_mb(self, path: Path) -> float:
-        return size_mb(path, WEIGHT_SUFFIXES) * 1.2 + 1024  # mesh extraction queries a 128^3 grid
-
-    def load(self, path: Path) -> Any:
-        return load_pipeline(path)
-
-    def unload(self, model: Any) -> None:
-        import gc
-
-        del model
-        gc.collect()
 
     def generate(self, model: Any, request: GenerationRequest, params: dict[str, Any], emit: Emit,
                  cancelled: threading.Event) -> None:

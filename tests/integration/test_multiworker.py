@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.e2e.behaviour import MODEL
 from tests.support.processes import base_env, cli, free_port, spawn, wait_ready

@@ -186,16 +186,13 @@ class Container:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
 
-    def on_user_event(self, listener: Callable[[str], None]) -> None:
-        """``listener(user_id)`` after any event of that user (cache eviction)."""
-        self._user_listeners.append(listener)
-
     def _user_changed(self, user_id: str) -> None:
         for listener in self._user_listeners:
             listener(user_id)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+
         def woken() -> None:
             for wake in self.wakes:
                 wake.set()

@@ -80,11 +80,13 @@ class GatewayBehaviour:
         raise NotImplementedError
 
     @pytest.fixture(scope="class")
-    def alice(self, gateway: Any) -> dict[str, str]:
+    @classmethod
+    def alice(cls, gateway: Any) -> dict[str, str]:
         return gateway.user("alice", admin=True)
 
     @pytest.fixture(scope="class")
-    def bob(self, gateway: Any) -> dict[str, str]:
+    @classmethod
+    def bob(cls, gateway: Any) -> dict[str, str]:
         return gateway.user("bob")
 
     @pytest.fixture

@@ -20,7 +20,8 @@ def fake_env(openai_fake: Any) -> dict[str, str]:
 
 class TestEmbedded(GatewayBehaviour):
     @pytest.fixture(scope="class")
-    def gateway(self, tmp_path_factory: pytest.TempPathFactory, openai_fake: Any) -> Iterator[Gateway]:
+    @classmethod
+    def gateway(cls, tmp_path_factory: pytest.TempPathFactory, openai_fake: Any) -> Iterator[Gateway]:
         with embedded_gateway(tmp_path_factory.mktemp("embedded") / "data", **fake_env(openai_fake)) as gateway:
             yield gateway
 
@@ -31,7 +32,8 @@ class TestEmbedded(GatewayBehaviour):
 
 class TestProduction(GatewayBehaviour):
     @pytest.fixture(scope="class")
-    def gateway(self, tmp_path_factory: pytest.TempPathFactory, openai_fake: Any, pg_url: str, nats_url: str,
+    @classmethod
+    def gateway(cls, tmp_path_factory: pytest.TempPathFactory, openai_fake: Any, pg_url: str, nats_url: str,
                 run_id: str) -> Iterator[Gateway]:
         data = tmp_path_factory.mktemp("production") / "data"
         with production_gateway(data, pg_url, nats_url, prefix=f"plg{run_id}b", schema=f"behaviour_{run_id}",

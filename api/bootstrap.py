@@ -214,8 +214,7 @@ class Container:
             self._subs.append(await self.meter.start())
             self._tasks += [asyncio.create_task(self.projector.run_forever(self.wakes[0])),
                             asyncio.create_task(self.relay.run_forever(self.wakes[1])),
-                            asyncio.create_task(self.sweeper.run_forever(self.settings.sweeper_interval_s)),
-                            asyncio.create_task(self._observe())]
+                            asyncio.create_task(self.sweeper.run_forever(self.settings.sweeper_interval_s))]
         else:  # API and worker processes: caches kept current from the relayed events
             async def on_user(subject: str, data: bytes) -> None:
                 self._user_changed(json.loads(data)["aggregate_id"])
@@ -235,18 +234,15 @@ class Container:
                     await self.run(self.projector.catch_up)
                     await self.sweeper.resume_downloads()
 
-    async def _observe(self) -> None:
+    async def observe(self) -> None:
+        """Set the gauges that describe the whole deployment (queue depths, projection lag): at scrape time."""
         from infra import metrics
         from infra.bus.subjects import DOWNLOAD_QUEUE, DOWNLOAD_SUBJECT, queue_name, work_subject
 
-        while True:
-            await asyncio.sleep(5)
-            with contextlib.suppress(Exception):
-                metrics.PROJECTION_LAG.set(await self.run(self.projector.lag))
-                for name in self.registry.names():
-                    metrics.QUEUE_DEPTH.labels(queue_name(name)).set(
-                        await self.bus.pending(work_subject(name), queue_name(name)))
-                metrics.QUEUE_DEPTH.labels(DOWNLOAD_QUEUE).set(await self.bus.pending(DOWNLOAD_SUBJECT, DOWNLOAD_QUEUE))
+        metrics.PROJECTION_LAG.set(await self.run(self.projector.lag))
+        queues = [(work_subject(name), queue_name(name)) for name in self.registry.names()]
+        for subject, queue in [*queues, (DOWNLOAD_SUBJECT, DOWNLOAD_QUEUE)]:
+            metrics.QUEUE_DEPTH.labels(queue).set(await self.bus.pending(subject, queue))
 
     async def stop(self) -> None:
         await self.worker.stop()

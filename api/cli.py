@@ -88,9 +88,18 @@ async def _run_until_signalled(container: Any) -> None:
         await container.stop()
 
 
+def serve_metrics(args: argparse.Namespace, settings: Any) -> None:
+    """A worker or projector process on its own serves its Prometheus metrics (generations, latency, TTFT...)."""
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=settings.host)
+
+
 def worker(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     setup_logging(settings)
+    serve_metrics(args, settings)
     from api.bootstrap import Container
 
     runtimes = [r.strip() for r in (settings.runtimes or "").split(",") if r.strip()] or None
@@ -107,6 +116,7 @@ def project(args: argparse.Namespace) -> int:
     from api.bootstrap import Container, migrate
 
     migrate(settings)
+    serve_metrics(args, settings)
     container = Container(settings, roles={"projector"})
     if args.rebuild:
         if args.rebuild not in container.projector.projections:
@@ -278,10 +288,12 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", parents=[common], help="run runtime workers (production mode)")
     p.add_argument("--runtimes", help="comma-separated runtimes to serve, \"download\" for model downloads "
                                       "(default: all installed, and downloads)")
+    p.add_argument("--metrics-port", type=int, help="serve this process's Prometheus metrics on that port")
     p.set_defaults(func=worker)
 
     p = sub.add_parser("project", parents=[common], help="run projections, relay, usage meter, sweeper")
     p.add_argument("--rebuild", metavar="NAME", help="drop and replay one read model, then exit")
+    p.add_argument("--metrics-port", type=int, help="serve this process's Prometheus metrics on that port")
     p.set_defaults(func=project)
 
     p = sub.add_parser("migrate", parents=[common], help="create every table")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
@@ -38,4 +39,6 @@ async def ready(request: Request) -> HTTPResponse:
 
 @bp.get("/metrics")
 async def metrics_route(request: Request) -> HTTPResponse:
+    with contextlib.suppress(Exception):  # a bus or database outage must not break the scrape (see /ready)
+        await asyncio.wait_for(container(request).observe(), 3.0)
     return raw(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")

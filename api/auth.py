@@ -47,11 +47,11 @@ class Authenticator:
         return principal
 
     def load(self, key_hash: str) -> Principal:
-        """The slow path (run in a thread): the read model, after the projection caught up if behind."""
+        """The slow path (run in a thread): the keys read model."""
+        # Read the keys view only once it has caught up with the event store: a key issued a moment ago is found,
+        # and a revocation that evicted this key from the cache is already applied when it is read again.
+        self.projector.wait_for(self.projector.head(), self.wait_s)
         row = find_key(self.db, key_hash)
-        if row is None and self.projector.lag() > 0:
-            self.projector.wait_for(self.projector.head(), self.wait_s)
-            row = find_key(self.db, key_hash)
         if row is None or row["revoked"] or row["disabled"]:
             raise AuthenticationFailed("Invalid API key: send a valid key in the X-API-Key header.")
         expires = datetime.fromisoformat(row["expires_at"]) if row["expires_at"] else None

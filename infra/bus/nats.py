@@ -96,6 +96,11 @@ class NatsBus(Bus):
 
     async def publish(self, subject: str, data: bytes, *, msg_id: str | None = None) -> None:
         headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+        if subject.startswith("tokens."):
+            # Token streams are disposable (the outcome is in the event store): the stream still stores them,
+            # but the publisher does not wait for JetStream's acknowledgement on every token.
+            await self._nc.publish(self.subject(subject), data, headers=headers)
+            return
         await self._js.publish(self.subject(subject), data, headers=headers)
 
     async def publish_signal(self, subject: str, data: bytes = b"") -> None:

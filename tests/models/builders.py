@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 #: Bump when a builder's output changes, so caches keyed on it are rebuilt.
@@ -37,7 +38,19 @@ CHAT_TEMPLATE = (
 )
 
 # Shape of the tiny llama.
-_EMBED, _HEADS, _FFN, _BLOCKS, _CONTEXT, _ROPE_DIMS = 64, 4, 128, 2, 256, 16
+@dataclass(frozen=True)
+class LlamaShape:
+    embed: int = 64
+    heads: int = 4
+    ffn: int = 128
+    blocks: int = 2
+    context: int = 256
+    rope_dims: int = 16
+
+
+TINY = LlamaShape()
+#: ~57M parameters (F32, ~230 MB): slow enough per token that a benchmark measures the gateway, not Python.
+BENCH = LlamaShape(embed=768, heads=12, ffn=2048, blocks=8, context=2048, rope_dims=64)
 
 
 def default_cache_dir() -> Path:
@@ -106,20 +119,20 @@ def _bpe_vocab() -> tuple[list[str], list[str], list[int]]:
     return tokens, merges, [int(t) for t in types]
 
 
-def _write_llama_gguf(path: Path, *, seed: int, vocab: str) -> Path:
+def _write_llama_gguf(path: Path, *, seed: int, vocab: str, shape: LlamaShape = TINY) -> Path:
     import gguf
     import numpy as np
 
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name(f"tiny-{vocab}")
-    writer.add_context_length(_CONTEXT)
-    writer.add_embedding_length(_EMBED)
-    writer.add_block_count(_BLOCKS)
-    writer.add_feed_forward_length(_FFN)
-    writer.add_head_count(_HEADS)
-    writer.add_head_count_kv(_HEADS)
-    writer.add_rope_dimension_count(_ROPE_DIMS)
+    writer.add_context_length(shape.context)
+    writer.add_embedding_length(shape.embed)
+    writer.add_block_count(shape.blocks)
+    writer.add_feed_forward_length(shape.ffn)
+    writer.add_head_count(shape.heads)
+    writer.add_head_count_kv(shape.heads)
+    writer.add_rope_dimension_count(shape.rope_dims)
     writer.add_layer_norm_rms_eps(1e-5)
     writer.add_file_type(gguf.LlamaFileType.ALL_F32)
 
@@ -154,20 +167,20 @@ def _write_llama_gguf(path: Path, *, seed: int, vocab: str) -> Path:
     def weights(*shape: int, scale: float = 0.02):
         return (rng.standard_normal(shape) * scale).astype(np.float32)
 
-    ones = np.ones(_EMBED, dtype=np.float32)
-    writer.add_tensor("token_embd.weight", weights(n_vocab, _EMBED, scale=1.0))
-    for b in range(_BLOCKS):
+    ones = np.ones(shape.embed, dtype=np.float32)
+    writer.add_tensor("token_embd.weight", weights(n_vocab, shape.embed, scale=1.0))
+    for b in range(shape.blocks):
         writer.add_tensor(f"blk.{b}.attn_norm.weight", ones)
         for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
-            writer.add_tensor(f"blk.{b}.{name}.weight", weights(_EMBED, _EMBED, scale=0.1))
+            writer.add_tensor(f"blk.{b}.{name}.weight", weights(shape.embed, shape.embed, scale=0.1))
         writer.add_tensor(f"blk.{b}.ffn_norm.weight", ones)
-        writer.add_tensor(f"blk.{b}.ffn_gate.weight", weights(_FFN, _EMBED, scale=0.1))
-        writer.add_tensor(f"blk.{b}.ffn_up.weight", weights(_FFN, _EMBED, scale=0.1))
-        writer.add_tensor(f"blk.{b}.ffn_down.weight", weights(_EMBED, _FFN, scale=0.1))
+        writer.add_tensor(f"blk.{b}.ffn_gate.weight", weights(shape.ffn, shape.embed, scale=0.1))
+        writer.add_tensor(f"blk.{b}.ffn_up.weight", weights(shape.ffn, shape.embed, scale=0.1))
+        writer.add_tensor(f"blk.{b}.ffn_down.weight", weights(shape.embed, shape.ffn, scale=0.1))
     writer.add_tensor("output_norm.weight", ones)
     # Word pieces get logits with a wide spread (std ~4), byte and control tokens a flat 0, so sampling
     # emits readable words and practically never ends the stream by itself (tests stop it with max_tokens).
-    output = weights(n_vocab, _EMBED, scale=0.5)
+    output = weights(n_vocab, shape.embed, scale=0.5)
     output[silent] = 0.0
     writer.add_tensor("output.weight", output)
 
@@ -181,6 +194,11 @@ def _write_llama_gguf(path: Path, *, seed: int, vocab: str) -> Path:
 def build_tiny_gguf(dest: str | os.PathLike, *, seed: int = 0) -> Path:
     """A tiny llama GGUF (~0.5 MB) with a SentencePiece vocabulary and a chat template; returns the file path."""
     return _write_llama_gguf(Path(dest) / "tiny-llama.gguf", seed=seed, vocab="llama")
+
+
+def build_bench_gguf(dest: str | os.PathLike, *, seed: int = 0) -> Path:
+    """A bigger random llama GGUF (the ``BENCH`` shape, same vocabulary and template) for benchmarks."""
+    return _write_llama_gguf(Path(dest) / "bench-llama.gguf", seed=seed, vocab="llama", shape=BENCH)
 
 
 def build_tiny_bpe_gguf(dest: str | os.PathLike, *, seed: int = 0) -> Path:

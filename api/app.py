@@ -81,9 +81,9 @@ def create_app(c: Container, name: str = "pluggably", configure: Callable[[Sanic
         if response is not None:
             response.headers.setdefault("X-Request-ID", getattr(request.ctx, "request_id", ""))
 
-    from api.routes import account, credentials, generate, jobs, models, sessions, system
+    from api.routes import account, credentials, generate, jobs, models, openai_compat, sessions, system
 
-    for module in (system, generate, sessions, account, credentials, models, jobs):
+    for module in (system, generate, sessions, account, credentials, models, jobs, openai_compat):
         app.blueprint(module.bp)
 
     @app.before_server_start

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
 from api.app import container, principal
+from api.auth import Principal
+from api.bootstrap import Container
 from api.routes.generate import body_of
 from api.schemas import DownloadIn, ModelSearchIn, parse
 from commands.responses import job_response
@@ -29,6 +32,11 @@ async def models(request: Request) -> HTTPResponse:
     modality = request.args.get("modality")
     if modality is not None and modality not in ("text", "image", "3d"):
         raise InvalidRequest("modality must be text, image or 3d.", param="modality")
+    return json_response({"models": await catalogue(c, who, modality)})
+
+
+async def catalogue(c: Container, who: Principal, modality: str | None = None) -> list[dict[str, Any]]:
+    """The listing of ``GET /v1/models`` (also ``GET /openai/v1/models``)."""
     entries = c.catalog.list(modality)
     for name in c.registry.names():
         runtime = c.registry.get(name)
@@ -43,7 +51,7 @@ async def models(request: Request) -> HTTPResponse:
             answer.append({"id": job["model_id"], "name": spec["name"], "version": spec["version"],
                            "modality": spec["modality"], "runtime": None, "local": True,
                            "size_bytes": job["bytes_total"], "status": "downloading"})
-    return json_response({"models": answer})
+    return answer
 
 
 @bp.get("/v1/models/search")

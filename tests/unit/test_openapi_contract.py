@@ -21,7 +21,8 @@ SPEC_PATH = ROOT / "docs" / "contracts" / "openapi.yaml"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 ERROR_SCHEMA = "#/components/schemas/Error"
 SSE_ROUTES = {("POST", "/v1/generate"), ("POST", "/v1/sessions/{session_id}/generate"),
-              ("GET", "/v1/generations/{generation_id}/events"), ("GET", "/v1/jobs/{job_id}/events")}
+              ("GET", "/v1/generations/{generation_id}/events"), ("GET", "/v1/jobs/{job_id}/events"),
+              ("POST", "/openai/v1/chat/completions")}
 #: Error statuses whose body is deliberately not the error shape, and why.
 NOT_ERROR_SHAPED = {("GET", "/ready", "503"): "a readiness report: {status: not_ready, down: [...]}"}
 
@@ -124,12 +125,12 @@ def test_every_error_response_uses_the_shared_error_schema(spec) -> None:
             assert schema == {"$ref": ERROR_SCHEMA}, f"{method} {path} {status}: schema {schema}"
 
 
-def test_v1_routes_need_the_api_key_and_the_others_do_not(spec) -> None:
+def test_v1_and_openai_routes_need_the_api_key_and_the_others_do_not(spec) -> None:
     scheme = spec["components"]["securitySchemes"]["ApiKey"]
     assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-API-Key")
     for method, path, _, op in operations(spec):
         security = op.get("security", spec.get("security", []))
-        if path.startswith("/v1/"):
+        if path.startswith(("/v1/", "/openai/v1/")):
             assert {"ApiKey": []} in security, f"{method} {path} must need X-API-Key"
             assert "401" in op["responses"], f"{method} {path} can answer 401"
         else:

@@ -68,12 +68,6 @@ def get_generation(db: SqlDatabase, owner_id: str, generation_id: str) -> dict[s
     return _decode(rows[0]) if rows else None
 
 
-def list_generations(db: SqlDatabase, owner_id: str, limit: int = 50) -> list[dict[str, Any]]:
-    rows = db.query(f"SELECT {COLUMNS} FROM generations WHERE owner_id = %s ORDER BY created_at DESC LIMIT %s",
-                    (owner_id, limit))
-    return [_decode(r) for r in rows]
-
-
 def unstarted(db: SqlDatabase, older_than_iso: str, limit: int = 100) -> list[dict[str, Any]]:
     """Generations requested but never started: the sweeper re-publishes their work."""
     return db.query("SELECT id, runtime FROM generations WHERE status = 'queued' AND updated_at < %s "

@@ -1,8 +1,9 @@
 """Authentication by API key, served from memory; the keys read model answers misses.
 
 The cache is kept current from the event stream: any ``User`` event evicts that user's cached keys
-(revocation, disabling). A miss reads the keys read model and, when that projection is behind the event store,
-waits (bounded) for it, so a key issued a moment ago by the CLI works at once.
+(revocation, disabling). A miss reads the keys read model once that projection has caught up with the event
+store (waiting, bounded); if it is still behind (a slow or stopped projector), the events it has not applied are
+searched, so a key issued a moment ago by the CLI works at once in any case.
 """
 
 from __future__ import annotations
@@ -11,11 +12,18 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from eventsourcing.utils import get_topic
+
 from domain.errors import AuthenticationFailed, PermissionDenied
+from domain.users import User
 from infra.passwords import ApiKeys
 from infra.sqldb import SqlDatabase
 from projections.base import Projector
 from projections.keys import find_key
+
+
+def invalid() -> AuthenticationFailed:
+    return AuthenticationFailed("Invalid API key: send a valid key in the X-API-Key header.")
 
 
 @dataclass(frozen=True)
@@ -47,18 +55,39 @@ class Authenticator:
         return principal
 
     def load(self, key_hash: str) -> Principal:
-        """The slow path (run in a thread): the keys read model."""
+        """The slow path (run in a thread): the keys read model, or the event store when the view lags."""
         # Read the keys view only once it has caught up with the event store: a key issued a moment ago is found,
         # and a revocation that evicted this key from the cache is already applied when it is read again.
-        self.projector.wait_for(self.projector.head(), self.wait_s)
+        caught_up = self.projector.wait_for(self.projector.head(), self.wait_s)
         row = find_key(self.db, key_hash)
-        if row is None or row["revoked"] or row["disabled"]:
-            raise AuthenticationFailed("Invalid API key: send a valid key in the X-API-Key header.")
-        expires = datetime.fromisoformat(row["expires_at"]) if row["expires_at"] else None
-        principal = Principal(row["user_id"], row["key_id"], row["username"], bool(row["is_admin"]), expires)
+        if row is not None:
+            if row["revoked"] or row["disabled"]:
+                raise invalid()
+            expires = datetime.fromisoformat(row["expires_at"]) if row["expires_at"] else None
+            principal = Principal(row["user_id"], row["key_id"], row["username"], bool(row["is_admin"]), expires)
+        elif caught_up:
+            raise invalid()
+        else:  # the projector is slow or down: the events it has not applied yet are the record
+            principal = self._from_unprojected_events(key_hash)
         with self._lock:
             self._cache[key_hash] = principal
         return principal
+
+    def _from_unprojected_events(self, key_hash: str) -> Principal:
+        app = self.projector.app
+        start = min(self.projector.positions().values(), default=0)
+        topics = [get_topic(User.ApiKeyIssued)]
+        while notifications := app.recorder.select_notifications(start, 500, topics=topics, inclusive_of_start=False):
+            for notification in notifications:
+                event = app.mapper.to_domain_event(notification)
+                if event.key_hash == key_hash:
+                    user = app.get_user(event.originator_id)
+                    key = user.api_keys[event.key_id]
+                    if key["revoked"] or user.disabled:
+                        raise invalid()
+                    return Principal(str(user.id), event.key_id, user.username, user.is_admin, key["expires_at"])
+            start = notifications[-1].id
+        raise invalid()
 
     def evict_user(self, user_id: str) -> None:
         with self._lock:

@@ -176,8 +176,12 @@ class Container:
                 id=data["model_id"], name=data["name"], version=data["version"], modality=data["modality"],
                 runtime=data["runtime"], location=data["location"], size_bytes=data["size_bytes"]))
 
-    def _load_catalog(self) -> None:
+    def load_catalog(self) -> None:
+        """Add the models of the models view to the in-memory catalogue (at start, and before a listing, so that
+        a download the jobs view shows completed is listed even before its event is relayed to this process)."""
         for row in list_models(self.db):
+            if row["id"] in self.catalog.entries:
+                continue
             self.catalog.register(CatalogEntry(id=row["id"], name=row["name"], version=row["version"],
                                                modality=row["modality"], runtime=row["runtime"],
                                                location=row["location"], size_bytes=row["size_bytes"]))
@@ -201,7 +205,7 @@ class Container:
         await self.bus.connect()
         if "api" in self.roles:
             try:
-                await self.run(self._load_catalog)
+                await self.run(self.load_catalog)
             except Exception:
                 log.exception("could not load the local models; they are found on first use")
         if "projector" in self.roles:

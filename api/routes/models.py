@@ -9,7 +9,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
-from api.app import container, principal
+from api.app import container, fresh, principal
 from api.auth import Principal
 from api.bootstrap import Container
 from api.routes.generate import body_of
@@ -36,7 +36,9 @@ async def models(request: Request) -> HTTPResponse:
 
 
 async def catalogue(c: Container, who: Principal, modality: str | None = None) -> list[dict[str, Any]]:
-    """The listing of ``GET /v1/models`` (also ``GET /openai/v1/models``)."""
+    """The listing of ``GET /v1/models`` (also ``GET /openai/v1/models``), read-your-writes like the jobs view."""
+    await fresh(c)
+    await c.run(c.load_catalog)
     entries = c.catalog.list(modality)
     for name in c.registry.names():
         runtime = c.registry.get(name)

@@ -14,7 +14,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.catalog import CatalogModel
 from domain.downloads import ACTIVE, COMPLETED, DownloadJob
 from domain.downloads import RUNNING as DOWNLOAD_RUNNING
-from domain.errors import Conflict, InvalidRequest, NotFound
+from domain.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from domain.generations import RUNNING, Generation
 from domain.sessions import ChatSession
 from domain.users import User
@@ -212,9 +212,10 @@ class Gateway(Application[UUID]):
         return generation
 
     # Model downloads and the catalogue of local models.
-    def get_download(self, job_id: str | UUID, owner_id: str | None = None) -> DownloadJob:
+    def get_download(self, job_id: str | UUID, viewer_id: str | None = None) -> DownloadJob:
+        """``viewer_id`` None: any job (admins, workers); else one the user requested or joined."""
         job = self._get(DownloadJob, job_id, "job")
-        if owner_id is not None and job.owner_id != owner_id:
+        if viewer_id is not None and not job.visible_to(viewer_id):
             raise NotFound(f"No job {job_id}.")
         return job
 
@@ -279,11 +280,19 @@ class Gateway(Application[UUID]):
         return None
 
     @retry_on_conflict
+    def join_download(self, model_id: str, source_id: str, user_id: str) -> DownloadJob | None:
+        """The reusable job of ``model_id`` (see ``reusable_download``), which ``user_id`` may follow from now on."""
+        job = self.reusable_download(model_id, source_id)
+        if job is not None and job.join(user_id):
+            self.save(job)
+        return job
+
+    @retry_on_conflict
     def request_download(self, *, owner_id: str, model_id: str, model: dict[str, Any], source: dict[str, Any],
                          options: dict[str, Any], plan: dict[str, Any]) -> tuple[DownloadJob, bool]:
         """Record a download job; answers ``(job, created)``: the running (or completed) job of the same model is
         returned instead of a second one."""
-        existing = self.reusable_download(model_id, source["id"])
+        existing = self.join_download(model_id, source["id"], owner_id)
         if existing is not None:
             return existing, False
         _, generation = self.current_download(model_id)
@@ -343,8 +352,11 @@ class Gateway(Application[UUID]):
 
     @retry_on_conflict
     def cancel_download(self, job_id: str, owner_id: str | None = None) -> DownloadJob:
-        """The user's cancel: a queued job is cancelled at once, a running one is asked to stop."""
+        """The user's cancel: a queued job is cancelled at once, a running one is asked to stop. Only its owner
+        (or an admin: ``owner_id`` None) may cancel it; the users who joined it may only follow it."""
         job = self.get_download(job_id, owner_id)
+        if owner_id is not None and job.owner_id != owner_id:
+            raise PermissionDenied("Only the user who requested this download, or an admin, can cancel it.")
         if job.request_cancel():
             self.save(job)
         return job

@@ -46,6 +46,7 @@ class DownloadJob(Aggregate):
         self.current_file: str | None = None
         self.result: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
+        self.watchers: list[str] = []  # other users who asked for the same model while this job answered them
 
     @property
     def is_terminal(self) -> bool:
@@ -56,6 +57,21 @@ class DownloadJob(Aggregate):
         if self.status == COMPLETED:
             return 100.0
         return round(100.0 * self.bytes_done / self.bytes_total, 1) if self.bytes_total else 0.0
+
+    def visible_to(self, user_id: str) -> bool:
+        return user_id == self.owner_id or user_id in self.watchers
+
+    def join(self, user_id: str) -> bool:
+        """Another user asked for this model and was answered with this job: from now on they may follow it
+        (though only its owner or an admin may cancel it). Answers whether anything changed."""
+        if self.visible_to(user_id):
+            return False
+        self._joined(user_id=user_id)
+        return True
+
+    @event("Joined")
+    def _joined(self, user_id: str) -> None:
+        self.watchers = [*self.watchers, user_id]
 
     def _check_open(self) -> None:
         if self.is_terminal:

@@ -18,6 +18,9 @@ class JobsProjection(Projection):
                          "attempt INTEGER NOT NULL DEFAULT 0, bytes_done BIGINT NOT NULL DEFAULT 0, "
                          "bytes_total BIGINT NOT NULL DEFAULT 0, current_file TEXT, error TEXT, "
                          "created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+        # users who asked for a model while another user's job was downloading it: they follow that job
+        "download_job_watchers": "CREATE TABLE IF NOT EXISTS download_job_watchers (job_id TEXT NOT NULL, "
+                                 "user_id TEXT NOT NULL, joined_at TEXT NOT NULL, PRIMARY KEY (user_id, job_id))",
     }
     indexes = ("CREATE INDEX IF NOT EXISTS download_jobs_owner ON download_jobs (owner_id, created_at)",
                "CREATE INDEX IF NOT EXISTS download_jobs_status ON download_jobs (status, created_at)",
@@ -29,6 +32,10 @@ class JobsProjection(Projection):
                     "updated_at) VALUES (%s, %s, %s, %s, %s, 'queued', %s, %s, %s)",
                     (str(e.originator_id), e.owner_id, e.model_id, json.dumps(e.model), json.dumps(e.source), total, iso(e.timestamp),
                      iso(e.timestamp)))
+
+    def on_DownloadJob_Joined(self, e: Any, cur: Cursor) -> None:
+        cur.execute("INSERT INTO download_job_watchers (job_id, user_id, joined_at) VALUES (%s, %s, %s)",
+                    (str(e.originator_id), e.user_id, iso(e.timestamp)))
 
     def _update(self, e: Any, cur: Cursor, assignments: str, params: tuple) -> None:
         cur.execute(f"UPDATE download_jobs SET {assignments}, updated_at = %s WHERE id = %s",
@@ -67,18 +74,23 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
             "created_at": row["created_at"], "updated_at": row["updated_at"]}
 
 
-def get_job(db: SqlDatabase, job_id: str, owner_id: str | None) -> dict[str, Any] | None:
-    """``owner_id`` None: any owner's (admins)."""
-    if owner_id is None:
+VISIBLE = "(owner_id = %s OR id IN (SELECT job_id FROM download_job_watchers WHERE user_id = %s))"
+
+
+def get_job(db: SqlDatabase, job_id: str, viewer_id: str | None) -> dict[str, Any] | None:
+    """``viewer_id`` None: any job (admins); else one the user requested or joined."""
+    if viewer_id is None:
         rows = db.query(f"SELECT {COLUMNS} FROM download_jobs WHERE id = %s", (job_id,))
     else:
-        rows = db.query(f"SELECT {COLUMNS} FROM download_jobs WHERE id = %s AND owner_id = %s", (job_id, owner_id))
+        rows = db.query(f"SELECT {COLUMNS} FROM download_jobs WHERE id = %s AND {VISIBLE}",
+                        (job_id, viewer_id, viewer_id))
     return _decode(rows[0]) if rows else None
 
 
-def list_jobs(db: SqlDatabase, owner_id: str, limit: int = 100) -> list[dict[str, Any]]:
-    rows = db.query(f"SELECT {COLUMNS} FROM download_jobs WHERE owner_id = %s ORDER BY created_at DESC LIMIT %s",
-                    (owner_id, limit))
+def list_jobs(db: SqlDatabase, user_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The jobs the user requested or joined, newest first."""
+    rows = db.query(f"SELECT {COLUMNS} FROM download_jobs WHERE {VISIBLE} ORDER BY created_at DESC LIMIT %s",
+                    (user_id, user_id, limit))
     return [_decode(r) for r in rows]
 
 

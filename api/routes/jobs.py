@@ -29,7 +29,7 @@ QUIET_S = 15.0  # a stream with no news this long sends the job's stored state
 
 
 def owner_filter(request: Request) -> str | None:
-    """Admins see every job; others their own."""
+    """Admins see every job; others the ones they requested or joined (asking for a model already downloading)."""
     who = principal(request)
     return None if who.is_admin else who.user_id
 

@@ -73,7 +73,7 @@ async def download(request: Request) -> HTTPResponse:
                                "every user with LLM_API_ALLOW_USER_DOWNLOADS=true).")
     body = parse(DownloadIn, body_of(request))
     model_id = f"local:{body.model.id}"
-    job = await c.run(c.app.reusable_download, model_id, body.source.id)
+    job = await c.run(c.app.join_download, model_id, body.source.id, who.user_id)
     if job is None:
         # The plan pins the revision to a commit and lists the files: an unknown repository or revision, or no
         # file matching allow_patterns, is answered here, before anything is recorded or written.

@@ -154,6 +154,26 @@ def test_asking_again_returns_the_running_job_then_answers_at_once(admin: httpx.
     assert_error_shape(taken, 409, "model_exists")
 
 
+def test_users_asking_for_a_model_already_downloading_follow_that_job(tmp_path: Path, slow: FakeHub) -> None:
+    with embedded_gateway(tmp_path / "data", LLM_API_HF_ENDPOINT=slow.url, LLM_API_ALLOW_USER_DOWNLOADS="true") as gw:
+        alice, bob, carol = (gw.client(gw.user(name)["api_key"]) for name in ("alice", "bob", "carol"))
+        with alice, bob, carol:
+            first = alice.post("/v1/models/download", json=body("shared", "org/tiny-llama")).json()
+            joined = bob.post("/v1/models/download", json=body("shared", "org/tiny-llama"))
+            assert joined.status_code == 202 and joined.json()["job_id"] == first["job_id"]
+            assert bob.get(f"/v1/jobs/{first['job_id']}").status_code == 200
+            assert [j["job_id"] for j in bob.get("/v1/jobs").json()["jobs"]] == [first["job_id"]]
+            assert_error_shape(bob.delete(f"/v1/jobs/{first['job_id']}"), 403, "forbidden")
+            assert_error_shape(carol.get(f"/v1/jobs/{first['job_id']}"), 404)
+            assert carol.get("/v1/jobs").json() == {"jobs": []}
+            with bob.stream("GET", f"/v1/jobs/{first['job_id']}/events") as stream:
+                assert sse_events(stream.read().decode())[-1]["data"]["status"] == "completed"
+            late = carol.post("/v1/models/download", json=body("shared", "org/tiny-llama"))
+            assert late.status_code == 200 and late.json()["job_id"] == first["job_id"]
+            assert carol.get(f"/v1/jobs/{first['job_id']}").json()["status"] == "completed"
+            assert alice.get(f"/v1/jobs/{first['job_id']}").json()["status"] == "completed"
+
+
 def test_cancel_mid_file_leaves_no_partial_files(gateway: Gateway, admin: httpx.Client, slow: FakeHub) -> None:
     slow.bytes_per_second = 200_000
     job = admin.post("/v1/models/download", json=body("cancelled", "org/big-llama")).json()

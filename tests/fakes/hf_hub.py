@@ -569,8 +569,13 @@ class _Handler(BaseHTTPRequestHandler):
                 size = min(size, cut - position)
             if size > 0:
                 chunk = f.data[position:position + size]
-                self.wfile.write(chunk)
+                # counted before it is sent: a client that got the last byte must find it counted
                 self.hub._count(f.path, len(chunk))
+                try:
+                    self.wfile.write(chunk)
+                except OSError:
+                    self.hub._count(f.path, -len(chunk))
+                    raise
                 position += len(chunk)
             if cut is not None and position >= cut:
                 self.close_connection = True

@@ -38,7 +38,7 @@ def assert_error_shape(response: httpx.Response, status: int | None = None, code
     return error
 
 
-def eventually(check: Any, timeout: float = 10.0) -> Any:
+def eventually(check: Any, timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         try:

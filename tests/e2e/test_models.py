@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import time
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -146,9 +145,9 @@ def test_asking_again_returns_the_running_job_then_answers_at_once(admin: httpx.
     assert first.status_code == second.status_code == 202
     assert second.json()["job_id"] == first.json()["job_id"]
     wait_job(admin, first.json()["job_id"], "completed")
-    started = time.monotonic()
+    asked = len(slow.requests)
     third = admin.post("/v1/models/download", json=body("again", "org/tiny-llama"))
-    assert third.status_code == 200 and time.monotonic() - started < 2
+    assert third.status_code == 200 and len(slow.requests) == asked  # answered without asking the hub
     assert third.json()["job_id"] == first.json()["job_id"] and third.json()["status"] == "completed"
     taken = admin.post("/v1/models/download", json=body("again", "org/big-llama"))
     assert_error_shape(taken, 409, "model_exists")
@@ -176,14 +175,15 @@ def test_users_asking_for_a_model_already_downloading_follow_that_job(tmp_path: 
 
 def test_cancel_mid_file_leaves_no_partial_files(gateway: Gateway, admin: httpx.Client, slow: FakeHub) -> None:
     slow.bytes_per_second = 200_000
+    slow.reset_stats()
     job = admin.post("/v1/models/download", json=body("cancelled", "org/big-llama")).json()
     eventually(lambda: _assert(admin.get(f"/v1/jobs/{job['job_id']}").json()["bytes_done"] > 0))
     folder = gateway.data_dir / "models" / "cancelled"
     assert files_under(folder) == ["model.gguf.part"]
-    started = time.monotonic()
     response = admin.delete(f"/v1/jobs/{job['job_id']}")
     assert response.status_code == 200, response.text
-    assert response.json()["status"] == "cancelled" and time.monotonic() - started < 1.5
+    assert response.json()["status"] == "cancelled"  # the worker confirmed (latency: bench/downloads.py)
+    assert slow.bytes_served_by_path["model.gguf"] < len(BIG)
     assert not folder.exists()
     assert wait_job(admin, job["job_id"], "cancelled")["error"]["code"] == "cancelled"
     with admin.stream("GET", f"/v1/jobs/{job['job_id']}/events") as stream:

@@ -50,7 +50,7 @@ def progressed(client, job_id: str, at_least: int) -> None:
 def test_killed_worker_download_resumes_on_another(gateway: Gateway, hub: FakeHub) -> None:
     with gateway.client(gateway.user("ops", admin=True)["api_key"]) as client:
         job = request(client, "resumed")
-        eventually(lambda: progressed(client, job["job_id"], len(BIG) // 5), timeout=20)
+        eventually(lambda: progressed(client, job["job_id"], len(BIG) // 5), timeout=40)
         gateway.processes["worker"].kill()
         part = Path(gateway.data_dir) / "models" / "resumed" / "model.gguf.part"
         kept = part.stat().st_size
@@ -75,7 +75,7 @@ def test_killed_worker_download_resumes_on_another(gateway: Gateway, hub: FakeHu
 def test_cancel_reaches_the_worker_and_removes_the_files(gateway: Gateway) -> None:
     with gateway.client(gateway.user("ops2", admin=True)["api_key"]) as client:
         job = request(client, "cancelled")
-        eventually(lambda: progressed(client, job["job_id"], 1), timeout=20)
+        eventually(lambda: progressed(client, job["job_id"], 1), timeout=40)
         response = client.delete(f"/v1/jobs/{job['job_id']}")
         assert response.status_code == 200 and response.json()["status"] == "cancelled", response.text
         assert not (Path(gateway.data_dir) / "models" / "cancelled").exists()

@@ -45,7 +45,7 @@ def test_killed_worker_work_is_redelivered_completed_once_counted_once(gateway: 
 
     caller = threading.Thread(target=call)
     caller.start()
-    eventually(lambda: assert_upstream_called(openai_fake, before), timeout=20)
+    eventually(lambda: assert_upstream_called(openai_fake, before), timeout=40)
     gateway.processes["worker"].kill()  # ...and dies there, without acking
     gateway.processes["worker"] = spawn(["worker"], gateway.env, gateway.data_dir.parent / "worker2.log")
     caller.join(60)
@@ -62,7 +62,7 @@ def test_killed_worker_work_is_redelivered_completed_once_counted_once(gateway: 
             usage = client.get("/v1/usage").json()
             assert usage["totals"]["requests"] == 1, usage
 
-        eventually(counted_once, timeout=15)
+        eventually(counted_once, timeout=40)
         time.sleep(1.0)
         counted_once()
     with psycopg.connect(gateway.pg_url) as conn:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.behaviour import eventually
 from tests.fakes.hf_hub import FakeHub
-from tests.support.processes import Gateway, production_gateway, spawn
+from tests.support.processes import Gateway, cli, production_gateway, spawn
 
 BIG = os.urandom(2_000_000)
 
@@ -22,6 +22,7 @@ BIG = os.urandom(2_000_000)
 def hub() -> Iterator[FakeHub]:
     with FakeHub(bytes_per_second=400_000) as fake:
         fake.add_repo("org/big-llama", files={"model.gguf": BIG}, library="gguf")
+        fake.add_repo("org/small-llama", files={"model.gguf": b"GGUF" + bytes(50_000)}, library="gguf")
         yield fake
 
 
@@ -36,9 +37,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, hub: FakeHub, pg_url: str,
         yield gateway
 
 
-def request(client, model_id: str) -> dict:
+def request(client, model_id: str, repo: str = "org/big-llama") -> dict:
     response = client.post("/v1/models/download", json={
-        "model": {"id": model_id, "modality": "text"}, "source": {"type": "huggingface", "id": "org/big-llama"}})
+        "model": {"id": model_id, "modality": "text"}, "source": {"type": "huggingface", "id": repo}})
     assert response.status_code == 202, response.text
     return response.json()
 
@@ -79,3 +80,30 @@ def test_cancel_reaches_the_worker_and_removes_the_files(gateway: Gateway) -> No
         response = client.delete(f"/v1/jobs/{job['job_id']}")
         assert response.status_code == 200 and response.json()["status"] == "cancelled", response.text
         assert not (Path(gateway.data_dir) / "models" / "cancelled").exists()
+
+
+def test_rebuilt_download_views_give_the_same_rows(gateway: Gateway) -> None:
+    owner, joiner = gateway.user("ops3", admin=True), gateway.user("ops4", admin=True)
+    with gateway.client(owner["api_key"]) as first, gateway.client(joiner["api_key"]) as second:
+        job = request(first, "rebuilt", "org/small-llama")
+        assert request(second, "rebuilt", "org/small-llama")["job_id"] == job["job_id"]
+        eventually(lambda: _assert_status(second, job["job_id"], "completed"))
+        assert job["job_id"] in [j["job_id"] for j in second.get("/v1/jobs").json()["jobs"]]
+    gateway.processes["project"].stop()
+    views = {"jobs": [("download_jobs", "id"), ("download_job_watchers", "job_id, user_id")],
+             "models": [("local_models", "id")]}
+    for name, tables in views.items():
+        before = {table: _rows(gateway, table, order) for table, order in tables}
+        assert all(before.values())
+        assert cli(["project", "--rebuild", name], gateway.env).strip() == f"rebuilt {name}"
+        assert {table: _rows(gateway, table, order) for table, order in tables} == before
+    gateway.processes["project"] = spawn(["project"], gateway.env, gateway.data_dir.parent / "project2.log")
+
+
+def _assert_status(client, job_id: str, status: str) -> None:
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == status
+
+
+def _rows(gateway: Gateway, table: str, order: str) -> list[tuple]:
+    with psycopg.connect(gateway.pg_url) as conn:
+        return conn.execute(f'SELECT * FROM "{gateway.schema}".{table} ORDER BY {order}').fetchall()

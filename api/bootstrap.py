@@ -13,7 +13,7 @@ import hashlib
 import json
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -63,16 +63,31 @@ def projections() -> list:
 
 def migrate(settings: Settings) -> None:
     """Create every table once (event store, read models, relay, usage), before any worker starts."""
-    db = open_database(settings)  # first: it creates the PostgreSQL schema when one is configured
-    app = Gateway(eventstore_env(settings, create_table=True), passwords=Passwords(), api_keys=ApiKeys(b""))
-    try:
-        create_tables(db, projections())
-        Relay(app.recorder, app.mapper, db, bus=None).create_tables()  # type: ignore[arg-type]
-        usage.create_tables(db)
-        SqlDataKeyStore(db).create_table()
-    finally:
-        db.close()
-        app.close()
+    with migration_lock(settings):
+        db = open_database(settings)  # first: it creates the PostgreSQL schema when one is configured
+        app = Gateway(eventstore_env(settings, create_table=True), passwords=Passwords(), api_keys=ApiKeys(b""))
+        try:
+            create_tables(db, projections())
+            Relay(app.recorder, app.mapper, db, bus=None).create_tables()  # type: ignore[arg-type]
+            usage.create_tables(db)
+            SqlDataKeyStore(db).create_table()
+        finally:
+            db.close()
+            app.close()
+
+
+@contextlib.contextmanager
+def migration_lock(settings: Settings) -> Iterator[None]:
+    """Processes started together (``serve`` and ``project`` both migrate) take turns: PostgreSQL's DDL is not safe
+    to race, even ``IF NOT EXISTS`` (unique violations in its catalogue, "tuple concurrently updated")."""
+    if not settings.database_url:
+        yield  # SQLite: one writer at a time anyway
+        return
+    import psycopg
+
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:  # closing it releases the lock
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"pluggably:migrate:{settings.database_schema}",))
+        yield
 
 
 class Container:

@@ -257,7 +257,7 @@ def models_rm(args: argparse.Namespace) -> int:
     """Remove a downloaded model from the catalogue and delete its files."""
     settings = load_settings(args)
     from domain.errors import GatewayError
-    from runtimes.downloads import model_dir, remove_partial
+    from runtimes.downloads import model_dir, remove_model_files
 
     model_id = args.id if args.id.startswith("local:") else f"local:{args.id}"
     app = open_gateway(settings)
@@ -268,7 +268,7 @@ def models_rm(args: argparse.Namespace) -> int:
         return 1
     finally:
         app.close()
-    remove_partial(model_dir(settings, model_id))
+    remove_model_files(model_dir(settings, model_id))
     print(f"removed {model_id}")
     return 0
 

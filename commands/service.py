@@ -371,9 +371,15 @@ class Gateway(Application[UUID]):
 
     @retry_on_conflict
     def remove_model(self, model_id: str) -> CatalogModel:
+        """Take a downloaded model out of the catalogue (``CatalogModel.Removed``); the download workers delete
+        its files when they hear of it. A model configured by a host's ``LLM_API_LOCAL_*`` settings is refused:
+        that host would register it again at its next start."""
         model = self.find_model(model_id)
         if model is None:
             raise NotFound(f"No local model {model_id}.", param="model")
+        if model.source.get("type") == "setting":
+            raise Conflict(f"{model_id} is configured by the LLM_API_LOCAL_* settings: change the setting to "
+                           "remove it.", param="model", code="model_configured")
         model.remove()
         self.save(model)
         return model

@@ -101,18 +101,18 @@ def run_download(app: Gateway, hub: Any, job: DownloadJob, dest: Path, cancel: t
             raise DownloadCancelled("the download was cancelled")
         result = hub.download(DownloadPlan.from_dict(job.plan), dest, progressed, cancel)
     except DownloadCancelled:
-        remove_partial(dest)
+        remove_model_files(dest)
         return app.download_cancelled(job_id)
     except GatewayError as error:
         if halted():
             raise
-        remove_partial(dest)
+        remove_model_files(dest)
         return app.fail_download(job_id, error.code, error.message) or app.get_download(job_id)
     except Exception as error:
         if halted():
             raise
         log.exception("download job %s crashed", job_id)
-        remove_partial(dest)
+        remove_model_files(dest)
         return app.fail_download(job_id, RuntimeFailure.code,
                                  f"The download failed: {type(error).__name__}.") or app.get_download(job_id)
     if halted():
@@ -125,8 +125,8 @@ def run_download(app: Gateway, hub: Any, job: DownloadJob, dest: Path, cancel: t
     return done or app.get_download(job_id)
 
 
-def remove_partial(dest: Path) -> None:
-    """The folder of a job that did not complete holds only that job's files (one active job per model)."""
+def remove_model_files(dest: Path) -> None:
+    """A model's folder (``model_dir``) holds only that model's files: one active job per model writes it."""
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(dest)
 
@@ -152,6 +152,7 @@ class DownloadWorker:
 
     async def start(self, concurrency: int = 2) -> None:
         self._subs.append(await self.bus.subscribe("control.cancel.*", self._on_cancel))
+        self._subs.append(await self.bus.subscribe("events.CatalogModel.Removed", self._on_removed))
         self._subs.append(await self.bus.consume(DOWNLOAD_SUBJECT, DOWNLOAD_QUEUE, self.handle,
                                                  concurrency=concurrency))
 
@@ -165,6 +166,17 @@ class DownloadWorker:
         cancel = self.cancels.get(subject.rsplit(".", 1)[-1])
         if cancel is not None:
             cancel.set()
+
+    async def _on_removed(self, subject: str, data: bytes) -> None:
+        """Delete a removed model's folder, unless the model came back meanwhile (downloaded again)."""
+        model_id = json.loads(data)["data"]["model_id"]
+
+        def delete() -> None:
+            latest, _ = self.app.current_download(model_id)
+            if self.app.find_model(model_id) is None and (latest is None or latest.is_terminal):
+                remove_model_files(model_dir(self.settings, model_id))
+
+        await self._sync(delete)
 
     async def handle(self, delivery: Delivery) -> None:
         payload = json.loads(delivery.data)

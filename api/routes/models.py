@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote
 from typing import Any
 
 from sanic import Blueprint, Request
@@ -19,7 +20,7 @@ from domain.downloads import ACTIVE
 from domain.errors import InvalidRequest, PermissionDenied
 from infra.bus.subjects import DOWNLOAD_SUBJECT
 from projections.jobs import active_jobs
-from runtimes.catalog import provider_entries
+from runtimes.catalog import local_id, provider_entries
 
 bp = Blueprint("models")
 FIELDS = ("id", "name", "version", "modality", "runtime", "local", "size_bytes", "status")
@@ -54,6 +55,23 @@ async def catalogue(c: Container, who: Principal, modality: str | None = None) -
                            "modality": spec["modality"], "runtime": None, "local": True,
                            "size_bytes": job["bytes_total"], "status": "downloading"})
     return answer
+
+
+@bp.delete("/v1/models/<model_id>")
+async def remove(request: Request, model_id: str) -> HTTPResponse:
+    """An admin removes a downloaded model: it leaves the catalogue at once; the download workers, which own the
+    models directory, delete its files when the removal reaches them."""
+    c, who = container(request), principal(request)
+    if not who.is_admin:
+        raise PermissionDenied("Removing a model needs an admin's API key.")
+    model_id = unquote(model_id)  # clients may send local%3Aname
+    prefix, sep, name = model_id.partition(":")
+    if sep and prefix != "local":
+        raise InvalidRequest(f"Only local models can be removed; {model_id} is a provider's.", param="model_id")
+    model_id = local_id(name if sep else model_id)
+    await c.run(c.app.remove_model, model_id)
+    c.catalog.remove(model_id)
+    return json_response({"id": model_id, "deleted": True})
 
 
 @bp.get("/v1/models/search")

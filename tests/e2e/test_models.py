@@ -7,7 +7,6 @@ import hashlib
 import os
 import signal
 from collections.abc import Iterator
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +223,30 @@ def test_clear_errors_and_no_files_left(gateway: Gateway, admin: httpx.Client, u
     assert user.get("/v1/jobs").json() == {"jobs": []}
 
 
+def test_an_admin_removes_a_downloaded_model(gateway: Gateway, admin: httpx.Client, user: httpx.Client) -> None:
+    def listed() -> list[str]:
+        return [m["id"] for m in admin.get("/v1/models").json()["models"]]
+
+    first = admin.post("/v1/models/download", json=body("doomed", "org/llama-0")).json()
+    wait_job(admin, first["job_id"], "completed")
+    folder = gateway.data_dir / "models" / "doomed"
+    assert files_under(folder) == ["a.gguf"] and "local:doomed" in listed()
+
+    assert_error_shape(user.delete("/v1/models/local:doomed"), 403, "forbidden")
+    response = admin.delete("/v1/models/local:doomed")
+    assert response.status_code == 200 and response.json() == {"id": "local:doomed", "deleted": True}
+    assert "local:doomed" not in listed()
+    eventually(lambda: _assert(not folder.exists()))  # the download worker deletes the files
+    assert_error_shape(admin.delete("/v1/models/doomed"), 404)
+    assert_error_shape(admin.delete("/v1/models/openai:gpt-4o"), 422)
+    assert_error_shape(admin.post("/v1/generate", json={"model": "local:doomed", "input": {"prompt": "hi"}}), 404)
+
+    again = admin.post("/v1/models/download", json=body("doomed", "org/llama-0"))
+    assert again.status_code == 202 and again.json()["job_id"] != first["job_id"]
+    wait_job(admin, again.json()["job_id"], "completed")
+    assert files_under(folder) == ["a.gguf"] and "local:doomed" in listed()
+
+
 def test_killed_gateway_resumes_the_download(tmp_path: Path, hub: FakeHub) -> None:
     data = tmp_path / "data"
     env = {"LLM_API_HF_ENDPOINT": hub.url}
@@ -253,8 +276,6 @@ def test_killed_gateway_resumes_the_download(tmp_path: Path, hub: FakeHub) -> No
         hub.bytes_per_second = None
 
 
-@pytest.mark.skipif("llamacpp" not in {ep.name for ep in entry_points(group="pluggably.runtimes")},
-                    reason="the llamacpp runtime is not installed as a pluggably.runtimes entry point")
 def test_a_downloaded_gguf_generates_text(admin: httpx.Client, hub: FakeHub) -> None:
     from tests.models import builders
 

@@ -6,11 +6,10 @@ import base64
 from collections.abc import Iterator
 from typing import Any
 
+import openai
 import pytest
 
 from tests.support.processes import Gateway, embedded_gateway
-
-openai = pytest.importorskip("openai")
 
 
 @pytest.fixture(scope="module")

@@ -59,14 +59,11 @@ def build_short_answer_gguf(dest: str | Path, *, seed: int = 0) -> Path:
     return path
 
 
-def tiny_text_model() -> Path | None:
+def tiny_text_model() -> Path:
     """A tiny GGUF for the gateway's default local text model (the brief's examples name no model)."""
-    try:
-        from tests.models.builders import cached
+    from tests.models.builders import cached
 
-        return cached(build_short_answer_gguf, "/tmp/pluggably-models")
-    except Exception:  # gguf/numpy missing: the examples test skips
-        return None
+    return cached(build_short_answer_gguf, "/tmp/pluggably-models")
 
 
 @pytest.fixture(scope="session")
@@ -96,9 +93,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, openai_fake: OpenAIFake, h
     env = {"LLM_API_OPENAI_BASE_URL": openai_fake.base_url, "LLM_API_OPENAI_API_KEY": "sk-test",
            "LLM_API_PROVIDER_MAX_RETRIES": "0", "LLM_API_INLINE_MAX_BYTES": str(INLINE_MAX_BYTES),
            "LLM_API_HF_ENDPOINT": hub.url, "LLM_API_ALLOW_USER_DOWNLOADS": "true"}
-    model = tiny_text_model()
-    if model is not None:
-        env["LLM_API_LOCAL_TEXT_MODEL_PATH"] = str(model)
+    env["LLM_API_LOCAL_TEXT_MODEL_PATH"] = str(tiny_text_model())
     with embedded_gateway(tmp_path_factory.mktemp("sdk") / "data", **env) as gw:
         yield gw
 
@@ -130,12 +125,6 @@ def client(gateway: Gateway, api_key: str) -> Iterator[PluggablyClient]:
 async def aclient(gateway: Gateway, api_key: str) -> Any:
     async with AsyncPluggablyClient(gateway.url, api_key, timeout=30, max_retries=2) as c:
         yield c
-
-
-def route_exists(gateway: Gateway, api_key: str, method: str, path: str) -> bool:
-    """Whether the gateway has a route (an unknown route answers Sanic's 'Requested URL ... not found')."""
-    response = httpx.request(method, gateway.url + path, headers={"X-API-Key": api_key}, timeout=10)
-    return not (response.status_code in (404, 405) and "Requested URL" in response.text)
 
 
 # -- a TCP proxy that can break a connection in the middle of an answer ------------------------------------------

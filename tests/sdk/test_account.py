@@ -1,7 +1,4 @@
-"""Account, keys, credentials, models, search and download jobs: sync and async, against a real gateway.
-
-Routes that the gateway does not have yet are skipped with a reason (not faked).
-"""
+"""Account, keys, credentials, models, search and download jobs: sync and async, against a real gateway."""
 
 from __future__ import annotations
 
@@ -13,22 +10,19 @@ import pytest
 from llm_api_client import (
     AsyncPluggablyClient,
     AuthenticationError,
+    ConflictError,
     GenerateInput,
     GenerateRequest,
     NotFoundError,
+    PermissionDeniedError,
     PluggablyClient,
 )
 
-from .conftest import HUB_REPOS, MODEL, route_exists
+from .conftest import HUB_REPOS, MODEL
 
 
 def ask(prompt: str) -> GenerateRequest:
     return GenerateRequest(model=MODEL, input=GenerateInput(prompt=prompt))
-
-
-def needs(gateway, api_key: str, method: str, path: str) -> None:
-    if not route_exists(gateway, api_key, method, path):
-        pytest.skip(f"the gateway has no {method} {path} yet")
 
 
 # -- who, providers, usage, keys ---------------------------------------------------------------------------------
@@ -105,7 +99,6 @@ def source_of(providers, name: str) -> str | None:
 
 
 def test_credentials(gateway, api_key, client: PluggablyClient) -> None:
-    needs(gateway, api_key, "GET", "/v1/me/credentials")
     try:
         saved = client.set_credential("openai", "sk-test")  # the fake's key: generation keeps working
         assert saved.provider == "openai" and saved.last4 == "test"
@@ -120,7 +113,6 @@ def test_credentials(gateway, api_key, client: PluggablyClient) -> None:
 
 
 async def test_async_credentials(gateway, api_key, aclient: AsyncPluggablyClient) -> None:
-    needs(gateway, api_key, "GET", "/v1/me/credentials")
     try:
         assert (await aclient.set_credential("openai", "sk-test")).last4 == "test"
         assert "openai" in [c.provider for c in await aclient.list_credentials()]
@@ -145,7 +137,6 @@ async def test_async_list_models(aclient: AsyncPluggablyClient) -> None:
 
 
 def test_search_models_is_a_lazy_pager(gateway, api_key, client: PluggablyClient, hub) -> None:
-    needs(gateway, api_key, "GET", "/v1/models/search")
     pager = client.search_models("llama", limit=2)
     before = len(hub.requests)
     assert len(hub.requests) == before  # nothing asked yet
@@ -158,14 +149,12 @@ def test_search_models_is_a_lazy_pager(gateway, api_key, client: PluggablyClient
 
 
 async def test_async_search_models(gateway, api_key, aclient: AsyncPluggablyClient) -> None:
-    needs(gateway, api_key, "GET", "/v1/models/search")
     found = [r.id async for r in aclient.search_models("llama", limit=2)]
     assert sorted(found) == sorted(r for r in HUB_REPOS if "llama" in r.lower())
     assert len([p async for p in aclient.search_models("llama", limit=2).pages()]) == 2
 
 
 def test_download_model_and_wait_for_the_job(gateway, api_key, client: PluggablyClient) -> None:
-    needs(gateway, api_key, "GET", "/v1/jobs")
     job = client.download_model("sdk-org/llama-two", model_id="sdk-two", modality="text", revision="main")
     assert job.job_id and job.status in ("queued", "running", "completed")
     seen = []
@@ -179,7 +168,6 @@ def test_download_model_and_wait_for_the_job(gateway, api_key, client: Pluggably
 
 
 def test_cancel_a_download(gateway, api_key, client: PluggablyClient, hub) -> None:
-    needs(gateway, api_key, "GET", "/v1/jobs")
     hub.bytes_per_second = 1000
     try:
         job = client.download_model("sdk-org/tiny-llama-gguf", model_id="sdk-slow", revision="main")
@@ -191,7 +179,6 @@ def test_cancel_a_download(gateway, api_key, client: PluggablyClient, hub) -> No
 
 
 async def test_async_download_and_cancel(gateway, api_key, aclient: AsyncPluggablyClient, hub) -> None:
-    needs(gateway, api_key, "GET", "/v1/jobs")
     job = await aclient.download_model("sdk-org/llama-three", model_id="sdk-three", revision="main")
     progress = []
 
@@ -209,3 +196,27 @@ async def test_async_download_and_cancel(gateway, api_key, aclient: AsyncPluggab
         assert (await aclient.wait_for_job(slow.job_id, poll_interval=0.1, timeout=30)).status == "cancelled"
     finally:
         hub.bytes_per_second = None
+
+
+def test_delete_model(gateway, client: PluggablyClient) -> None:
+    job = client.download_model("sdk-org/llama-two", model_id="sdk-doomed", revision="main")
+    assert client.wait_for_job(job.job_id, poll_interval=0.1, timeout=60).status == "completed"
+    with pytest.raises(PermissionDeniedError):
+        client.delete_model("local:sdk-doomed")
+    with PluggablyClient(gateway.url, gateway.user("sdk-admin", admin=True)["api_key"]) as admin:
+        admin.delete_model("local:sdk-doomed")
+        assert "local:sdk-doomed" not in [m.id for m in admin.list_models()]
+        with pytest.raises(NotFoundError):
+            admin.delete_model("sdk-doomed")
+        configured = next(m.id for m in admin.list_models(modality="text") if m.local)  # LLM_API_LOCAL_TEXT_MODEL_PATH
+        with pytest.raises(ConflictError) as refused:
+            admin.delete_model(configured)
+        assert refused.value.code == "model_configured"
+
+
+async def test_async_delete_model(gateway, aclient: AsyncPluggablyClient) -> None:
+    job = await aclient.download_model("sdk-org/llama-three", model_id="sdk-doomed-2", revision="main")
+    assert (await aclient.wait_for_job(job.job_id, poll_interval=0.1, timeout=60)).status == "completed"
+    async with AsyncPluggablyClient(gateway.url, gateway.user("sdk-admin-2", admin=True)["api_key"]) as admin:
+        await admin.delete_model("sdk-doomed-2")
+        assert "local:sdk-doomed-2" not in [m.id for m in await admin.list_models()]

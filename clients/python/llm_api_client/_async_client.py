@@ -231,6 +231,11 @@ class AsyncPluggablyClient(BaseClient):
                                                    modality=modality, revision=revision,
                                                    allow_patterns=allow_patterns, source=source))
 
+    async def delete_model(self, model_id: str) -> None:
+        """Remove a downloaded local model (``local:<id>``) and its files; needs an admin's key. A model set by
+        the server's ``LLM_API_LOCAL_*`` settings raises :class:`ConflictError`."""
+        await self._call(api.delete_model(model_id))
+
     async def get_job(self, job_id: str) -> Job:
         """A job's status and progress."""
         return await self._call(api.get_job(job_id))

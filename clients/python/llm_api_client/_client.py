@@ -229,6 +229,11 @@ class PluggablyClient(BaseClient):
                                              modality=modality, revision=revision, allow_patterns=allow_patterns,
                                              source=source))
 
+    def delete_model(self, model_id: str) -> None:
+        """Remove a downloaded local model (``local:<id>``) and its files; needs an admin's key. A model set by
+        the server's ``LLM_API_LOCAL_*`` settings raises :class:`ConflictError`."""
+        self._call(api.delete_model(model_id))
+
     def get_job(self, job_id: str) -> Job:
         """A job's status and progress."""
         return self._call(api.get_job(job_id))

@@ -189,6 +189,10 @@ def download_model(source_id: str, *, model_id: str | None, name: str | None, ve
     return Call("POST", "/v1/models/download", lambda r: Job.model_validate(r.json()), json=body)
 
 
+def delete_model(model_id: str) -> Call[None]:
+    return Call("DELETE", f"/v1/models/{_seg(model_id)}", _none)
+
+
 def get_job(job_id: str) -> Call[Job]:
     return Call("GET", f"/v1/jobs/{_seg(job_id)}", lambda r: Job.model_validate(r.json()))
 

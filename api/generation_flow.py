@@ -59,7 +59,7 @@ async def submit(c: Container, who: Principal, body: GenerateIn, session_id: str
     targets = resolve_targets(c, who.user_id, body, session_model)
     parameters = check_parameters(body.modality, body.parameters, accepted_parameters(c, body.modality, targets))
     for target in targets:
-        c.registry.get(target["runtime"]).validate(body.modality, parameters)
+        c.registry.get(target["runtime"]).validate(body.modality, parameters, target["location"])
     return await c.run(c.app.request_generation, owner_id=who.user_id, key_id=who.key_id, session_id=session_id,
                        modality=body.modality, targets=targets, messages=body.input.as_messages(),
                        parameters=parameters, stream=body.stream)

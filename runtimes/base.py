@@ -132,8 +132,9 @@ class Runtime(ABC):
         Cancellation arrives as ``asyncio.CancelledError`` at an ``await``: a runtime must stop promptly.
         """
 
-    def validate(self, modality: str, parameters: dict[str, Any]) -> None:
-        """Refuse parameters this runtime cannot honour (raise ``InvalidRequest``) before anything is recorded."""
+    def validate(self, modality: str, parameters: dict[str, Any], model: str = "") -> None:
+        """Refuse parameters this runtime cannot honour for ``model`` (the ``GenerationRequest.model`` it will be
+        given) by raising ``InvalidRequest``, before anything is recorded."""
 
     async def aclose(self) -> None:
         """Release clients, models and child processes."""

@@ -20,7 +20,8 @@ PROVIDER_MODELS: dict[str, tuple[tuple[str, str], ...]] = {
     "openai": (("gpt-4o", "text"), ("gpt-4o-mini", "text"), ("gpt-4.1", "text"), ("gpt-4.1-mini", "text"),
                ("gpt-image-1", "image"), ("dall-e-3", "image")),
     "anthropic": (("claude-opus-4-1", "text"), ("claude-sonnet-4-5", "text"), ("claude-haiku-4-5", "text")),
-    "google": (("gemini-2.5-pro", "text"), ("gemini-2.5-flash", "text"), ("gemini-2.5-flash-image", "image")),
+    "google": (("gemini-2.5-pro", "text"), ("gemini-2.5-flash", "text"), ("gemini-2.5-flash-image", "image"),
+               ("imagen-4.0-generate-001", "image")),
     "azure": (("gpt-4o", "text"), ("gpt-4o-mini", "text")),
     "xai": (("grok-4", "text"), ("grok-3-mini", "text"), ("grok-2-image", "image")),
 }

@@ -132,7 +132,7 @@ class LocalRuntime(Runtime):
                            param="model")
         return path.resolve()
 
-    def validate(self, modality: str, parameters: dict[str, Any]) -> None:
+    def validate(self, modality: str, parameters: dict[str, Any], model: str = "") -> None:
         check_parameters(self.name, parameters, self.spec)
 
     async def execute(self, request: GenerationRequest) -> AsyncIterator[Chunk]:

@@ -2,7 +2,8 @@
 
 Roles are ``user`` and ``model``; system messages go to ``systemInstruction``; parameters to
 ``generationConfig``. Images come from an image model (``gemini-2.5-flash-image``...) asked for
-``responseModalities: ["IMAGE"]``, as ``inlineData`` parts.
+``responseModalities: ["IMAGE"]``, as ``inlineData`` parts, or from an Imagen model (``imagen-4.0-generate-001``...)
+through ``:predict`` (``instances: [{prompt}]``, ``parameters``), as ``predictions[].bytesBase64Encoded``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from contextlib import aclosing
 from typing import Any
 from urllib.parse import quote
 
-from domain.errors import ProviderError, ProviderUnavailable
+from domain.errors import InvalidRequest, ProviderError, ProviderUnavailable
 from runtimes.base import TEXT_PARAMETERS, Blob, Chunk, Credential, GenerationRequest, Result, Runtime, TextDelta, Usage
 from runtimes.providers.http import ProviderHTTP, RetryPolicy, estimate_tokens, wants_stream
 
@@ -26,6 +27,7 @@ ERROR_KINDS = {"INVALID_ARGUMENT": "rejected", "FAILED_PRECONDITION": "rejected"
                "OUT_OF_RANGE": "rejected", "UNAUTHENTICATED": "auth", "PERMISSION_DENIED": "auth",
                "RESOURCE_EXHAUSTED": "rate_limited", "DEADLINE_EXCEEDED": "timeout"}
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+IMAGEN_ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
@@ -38,7 +40,7 @@ class GoogleHTTP(ProviderHTTP):
         return super().error_for_status(status, body, headers, credential)
 
 
-def aspect_ratio(width: int, height: int) -> str:
+def aspect_ratio(width: int, height: int, supported: tuple[str, ...] = ASPECT_RATIOS) -> str:
     """The supported aspect ratio closest to ``width``:``height``."""
     target = width / height
 
@@ -46,7 +48,11 @@ def aspect_ratio(width: int, height: int) -> str:
         w, h = ratio.split(":")
         return abs(int(w) / int(h) - target)
 
-    return min(ASPECT_RATIOS, key=distance)
+    return min(supported, key=distance)
+
+
+def is_imagen(model: str) -> bool:
+    return model.removeprefix("models/").startswith("imagen-")
 
 
 class GoogleRuntime(Runtime):
@@ -62,6 +68,11 @@ class GoogleRuntime(Runtime):
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+    def validate(self, modality: str, parameters: dict[str, Any], model: str = "") -> None:
+        if modality == "image" and is_imagen(model) and parameters.get("seed") is not None:
+            raise InvalidRequest("Imagen on the Gemini API takes no seed: leave it out, or use a Gemini image model "
+                                 "such as gemini-2.5-flash-image.", param="parameters.seed")
 
     def url(self, request: GenerationRequest, method: str) -> str:
         model = request.model.removeprefix("models/")
@@ -165,6 +176,8 @@ class GoogleRuntime(Runtime):
                      output_tokens=output_tokens or estimate_tokens(text))
 
     async def _images(self, request: GenerationRequest, credential: Credential) -> Result:
+        if is_imagen(request.model):
+            return await self._predict(request, credential)
         data = await self.http.post_json(self.url(request, "generateContent"), headers=self.headers(credential),
                                          body=self.body(request), credential=credential)
         self._read(data, credential)
@@ -174,18 +187,43 @@ class GoogleRuntime(Runtime):
                 inline = part.get("inlineData") or part.get("inline_data")
                 if not inline:
                     continue
-                mime = inline.get("mimeType") or inline.get("mime_type") or "image/png"
-                try:
-                    blob = base64.b64decode(inline.get("data") or "", validate=True)
-                except binascii.Error:
-                    raise ProviderUnavailable("Google Gemini answered an image with invalid base64 data.",
-                                              provider=self.name) from None
-                images.append(Blob(blob, mime, EXTENSIONS.get(mime, mime.rpartition("/")[2])))
+                images.append(self._decode(inline.get("data") or "",
+                                           inline.get("mimeType") or inline.get("mime_type") or "image/png"))
         if not images:
             finish = ((data.get("candidates") or [{}])[0]).get("finishReason") or "no image part"
             raise self.http.error("rejected", f"the model answered no image ({finish}); use an image model "
                                   "such as gemini-2.5-flash-image.", credential)
         return Result(images=tuple(images), usage=Usage(images=len(images)))
+
+
+    async def _predict(self, request: GenerationRequest, credential: Credential) -> Result:
+        params = request.parameters
+        parameters: dict[str, Any] = {"sampleCount": 1}
+        if params.get("width") or params.get("height"):
+            width = int(params.get("width") or params["height"])
+            parameters["aspectRatio"] = aspect_ratio(width, int(params.get("height") or width), IMAGEN_ASPECT_RATIOS)
+        data = await self.http.post_json(self.url(request, "predict"), headers=self.headers(credential),
+                                         body={"instances": [{"prompt": request.prompt}], "parameters": parameters},
+                                         credential=credential)
+        images = []
+        for prediction in data.get("predictions") or ():
+            encoded = prediction.get("bytesBase64Encoded")
+            if not encoded:  # filtered out: the prediction names the reason instead
+                continue
+            images.append(self._decode(encoded, prediction.get("mimeType") or "image/png"))
+        if not images:
+            reasons = [p.get("raiFilteredReason") for p in data.get("predictions") or () if p.get("raiFilteredReason")]
+            raise self.http.error("rejected", "Imagen answered no image"
+                                  + (f" ({'; '.join(reasons)})." if reasons else "."), credential)
+        return Result(images=tuple(images), usage=Usage(images=len(images)))
+
+
+    def _decode(self, encoded: str, mime: str) -> Blob:
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
+            raise ProviderUnavailable("Google answered an image with invalid base64 data.", provider=self.name) from None
+        return Blob(data, mime, EXTENSIONS.get(mime, mime.rpartition("/")[2]))
 
 
 def create(settings: Any, **options: Any) -> GoogleRuntime:

@@ -38,6 +38,11 @@ def assert_error_shape(response: httpx.Response, status: int | None = None, code
     return error
 
 
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(b"\x89PNG")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 def eventually(check: Any, timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:

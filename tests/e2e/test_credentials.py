@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.behaviour import assert_error_shape
+from tests.e2e.behaviour import assert_error_shape, png_size
 from tests.fakes.anthropic_fake import AnthropicFake
+from tests.fakes.google_fake import GoogleFake
 from tests.fakes.openai_fake import OpenAIFake
 from tests.support.processes import Gateway, embedded_gateway
 
@@ -164,3 +165,18 @@ def test_rate_limit_passes_retry_after_on(gateway: Gateway, fakes: Any) -> None:
         response = generate(client, "openai:gpt-4o-mini")
     assert_error_shape(response, 429, "provider_rate_limited")
     assert response.headers["Retry-After"] == "1"
+
+
+def test_google_imagen_with_the_users_own_key(tmp_path: Path) -> None:
+    imagen = {"modality": "image", "model": "google:imagen-4.0-generate-001", "input": {"prompt": "a red fox"}}
+    with GoogleFake(api_key="g-user-key-4321") as google, \
+            embedded_gateway(tmp_path / "data", LLM_API_GOOGLE_BASE_URL=google.base_url) as gateway, \
+            gateway.client(gateway.user("gina")["api_key"]) as client:
+        assert client.put("/v1/me/credentials/google", json={"api_key": "g-user-key-4321"}).status_code == 200
+        assert "google:imagen-4.0-generate-001" in [m["id"] for m in client.get("/v1/models").json()["models"]]
+        answer = client.post("/v1/generate", json={**imagen, "parameters": {"width": 1024, "height": 768}})
+        assert answer.status_code == 200, answer.text
+        assert png_size(base64.b64decode(answer.json()["output"]["images"][0])) == (1280, 896)  # 4:3
+        refused = assert_error_shape(client.post("/v1/generate", json={**imagen, "parameters": {"seed": 3}}), 422)
+        assert refused["param"] == "parameters.seed"
+        assert len(google.api_requests(":predict")) == 1  # the refused one never left the gateway

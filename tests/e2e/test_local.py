@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.behaviour import assert_error_shape, eventually, sse_events
+from tests.e2e.behaviour import assert_error_shape, eventually, png_size, sse_events
 from tests.models import builders
 from tests.support.processes import Gateway, cli, embedded_gateway
 
@@ -48,11 +48,6 @@ def client(gateway: Gateway) -> Iterator[httpx.Client]:
 
 def text_model(models: dict[str, Path]) -> str:
     return "local:" + models["text"].stem
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    assert data.startswith(b"\x89PNG")
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def test_catalogue_lists_the_local_defaults(client: httpx.Client, models: dict[str, Path]) -> None:

@@ -4,7 +4,9 @@
 It enforces the key (``x-goog-api-key`` header or ``key`` query; a wrong key is the real 400 ``API_KEY_INVALID``),
 roles ``user``/``model``, non-empty ``contents``, no unknown fields; answers ``Echo: <last user message>`` with one
 word a token and ``usageMetadata``. A model whose name contains ``image`` answers ``responseModalities: ["IMAGE"]``
-with an ``inlineData`` PNG.
+with an ``inlineData`` PNG. ``:predict`` is Imagen's: an ``imagen-*`` model, ``instances: [{"prompt"}]`` and known
+``parameters``, answered with ``predictions: [{"bytesBase64Encoded", "mimeType"}]``; a prompt containing
+``forbidden`` is filtered out (``raiFilteredReason``), as the real service does with unsafe prompts.
 
     python -m tests.fakes.google_fake --port 0 --api-key K   # first stdout line: the base URL
 """
@@ -29,7 +31,11 @@ from tests.fakes.provider_base import (
     sse,
 )
 
-PATH = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
+PATH = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent|predict)$")
+PREDICT_PARAMETERS = {"sampleCount", "aspectRatio", "personGeneration", "imageSize", "outputOptions",
+                      "includeRaiReason", "includeSafetyAttributes", "safetySetting", "enhancePrompt"}
+IMAGEN_RATIOS = {"1:1": (1024, 1024), "3:4": (896, 1280), "4:3": (1280, 896), "9:16": (768, 1408),
+                 "16:9": (1408, 768)}
 FIELDS = {"contents", "systemInstruction", "system_instruction", "generationConfig", "generation_config",
           "safetySettings", "safety_settings", "tools", "toolConfig", "tool_config", "cachedContent",
           "cached_content"}
@@ -78,6 +84,8 @@ class GoogleFake(ProviderFake):
         body = request.body
         if not isinstance(body, dict):
             return self._invalid("Invalid JSON payload received.")
+        if match["method"] == "predict":
+            return self._predict(match["model"], body)
         for field in body:
             if field not in FIELDS:
                 return self._invalid(f'Invalid JSON payload received. Unknown name "{field}": Cannot find field.')
@@ -128,6 +136,34 @@ class GoogleFake(ProviderFake):
         if request.query.get("alt") != "sse":  # without alt=sse the answer is one JSON array
             return Reply(200, chunks)
         return StreamReply([sse(chunk) for chunk in chunks])
+
+    def _predict(self, model: str, body: dict[str, Any]) -> Reply:
+        if not model.startswith("imagen-"):
+            return self.error_reply(404, f"models/{model} is not found for API version v1beta, or is not supported "
+                                    "for predict. Call ListModels to see the list of available models and their "
+                                    "supported methods.")
+        for field in body:
+            if field not in ("instances", "parameters"):
+                return self._invalid(f'Invalid JSON payload received. Unknown name "{field}": Cannot find field.')
+        instances, parameters = body.get("instances"), body.get("parameters") or {}
+        if not (isinstance(instances, list) and len(instances) == 1 and isinstance(instances[0], dict)
+                and isinstance(instances[0].get("prompt"), str) and instances[0]["prompt"]):
+            return self._invalid("Image generation needs exactly one instance with a prompt.")
+        for field in parameters:
+            if field not in PREDICT_PARAMETERS:
+                return self._invalid(f'Invalid JSON payload received. Unknown name "{field}" at '
+                                     f"'parameters': Cannot find field.")
+        count = parameters.get("sampleCount", 4)
+        ratio = parameters.get("aspectRatio", "1:1")
+        if not (isinstance(count, int) and 1 <= count <= 4) or ratio not in IMAGEN_RATIOS:
+            return self._invalid("sampleCount must be 1 to 4 and aspectRatio one of " + ", ".join(IMAGEN_RATIOS))
+        prompt = instances[0]["prompt"]
+        if "forbidden" in prompt:
+            return Reply(200, {"predictions": [{"raiFilteredReason": "Your current safety filter threshold "
+                                                "filtered out the generated image."}]})
+        png = png_bytes(*IMAGEN_RATIOS[ratio], colour_of(prompt))
+        return Reply(200, {"predictions": [{"mimeType": "image/png", "bytesBase64Encoded": base64.b64encode(png).decode()}
+                                           for _ in range(count)]})
 
     def _image(self, model: str, prompt: str, prompt_tokens: int, config: dict[str, Any]) -> Reply:
         ratio = (config.get("imageConfig") or {}).get("aspectRatio", "1:1")

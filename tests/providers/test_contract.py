@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from domain.errors import (
+    InvalidRequest,
     ProviderAuthFailed,
     ProviderError,
     ProviderNotConfigured,
@@ -463,6 +464,30 @@ class TestGoogle(ProviderContract):
         request = self.request(modality="image")
         with pytest.raises(ProviderRejected, match="response modalities"):
             await self.run(runtime, replace(request, model=self.text_model))
+
+    async def test_imagen_models_go_through_predict(self, runtime: Runtime, fake: GoogleFake) -> None:
+        request = replace(self.request(modality="image", parameters={"width": 1080, "height": 1920}),
+                          model="imagen-4.0-generate-001")
+        _, result = await self.run(runtime, request)
+        assert len(result.images) == 1 and png_size(result.images[0].data) == (768, 1408)  # 9:16
+        call = self.calls(fake)[0]
+        assert call.path == "/v1beta/models/imagen-4.0-generate-001:predict"
+        assert call.body == {"instances": [{"prompt": request.prompt}],
+                             "parameters": {"sampleCount": 1, "aspectRatio": "9:16"}}
+        assert result.usage.images == 1
+
+    async def test_imagen_filtered_image_is_rejected_with_the_reason(self, runtime: Runtime) -> None:
+        request = replace(self.request(modality="image"), model="imagen-4.0-generate-001")
+        request = replace(request, messages=(Message("user", "something forbidden"),))
+        with pytest.raises(ProviderRejected, match="safety filter"):
+            await self.run(runtime, request)
+
+    def test_imagen_takes_no_seed(self, runtime: Runtime) -> None:
+        runtime.validate("image", {"width": 512}, "imagen-4.0-generate-001")
+        runtime.validate("image", {"seed": 1}, self.image_model)
+        with pytest.raises(InvalidRequest) as refused:
+            runtime.validate("image", {"seed": 1}, "imagen-4.0-generate-001")
+        assert refused.value.param == "parameters.seed"
 
 
 @pytest.mark.parametrize(("fake_module", "module", "setting"), [

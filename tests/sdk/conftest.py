@@ -108,6 +108,11 @@ def api_key(account: dict[str, str]) -> str:
     return account["api_key"]
 
 
+@pytest.fixture(scope="session")
+def admin_key(gateway: Gateway) -> str:
+    return gateway.user("sdk-admin", admin=True)["api_key"]
+
+
 @pytest.fixture(autouse=True)
 def _clean_fake(openai_fake: OpenAIFake) -> Iterator[None]:
     openai_fake.reset()

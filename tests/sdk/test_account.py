@@ -198,12 +198,12 @@ async def test_async_download_and_cancel(gateway, api_key, aclient: AsyncPluggab
         hub.bytes_per_second = None
 
 
-def test_delete_model(gateway, client: PluggablyClient) -> None:
+def test_delete_model(gateway, admin_key, client: PluggablyClient) -> None:
     job = client.download_model("sdk-org/llama-two", model_id="sdk-doomed", revision="main")
     assert client.wait_for_job(job.job_id, poll_interval=0.1, timeout=60).status == "completed"
     with pytest.raises(PermissionDeniedError):
         client.delete_model("local:sdk-doomed")
-    with PluggablyClient(gateway.url, gateway.user("sdk-admin", admin=True)["api_key"]) as admin:
+    with PluggablyClient(gateway.url, admin_key) as admin:
         admin.delete_model("local:sdk-doomed")
         assert "local:sdk-doomed" not in [m.id for m in admin.list_models()]
         with pytest.raises(NotFoundError):
@@ -214,9 +214,9 @@ def test_delete_model(gateway, client: PluggablyClient) -> None:
         assert refused.value.code == "model_configured"
 
 
-async def test_async_delete_model(gateway, aclient: AsyncPluggablyClient) -> None:
+async def test_async_delete_model(gateway, admin_key, aclient: AsyncPluggablyClient) -> None:
     job = await aclient.download_model("sdk-org/llama-three", model_id="sdk-doomed-2", revision="main")
     assert (await aclient.wait_for_job(job.job_id, poll_interval=0.1, timeout=60)).status == "completed"
-    async with AsyncPluggablyClient(gateway.url, gateway.user("sdk-admin-2", admin=True)["api_key"]) as admin:
+    async with AsyncPluggablyClient(gateway.url, admin_key) as admin:
         await admin.delete_model("sdk-doomed-2")
         assert "local:sdk-doomed-2" not in [m.id for m in await admin.list_models()]

@@ -38,11 +38,6 @@ def ask(prompt: str = "hi", **parameters: Any) -> GenerateRequest:
     return GenerateRequest(model=MODEL, input=GenerateInput(prompt=prompt), parameters=parameters)
 
 
-@pytest.fixture(scope="module")
-def admin_key(gateway) -> str:
-    return gateway.user("sdk-admin", admin=True)["api_key"]
-
-
 def new_user(client):
     return client.request("POST", "/v1/admin/users", json={"username": "sdk-taken", "password": "long-password-1"})
 

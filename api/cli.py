@@ -166,6 +166,27 @@ def users_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def users_disable(args: argparse.Namespace) -> int:
+    """Lock a user out: every key they hold stops working, on running servers too."""
+    settings = load_settings(args)
+    from domain.errors import GatewayError, NotFound
+    from domain.users import User
+
+    app = open_gateway(settings)
+    try:
+        app.disable_user(User.create_id(args.username))
+    except NotFound:
+        print(f"error: no user named {args.username!r}", file=sys.stderr)
+        return 1
+    except GatewayError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    finally:
+        app.close()
+    print(f"disabled {args.username}")
+    return 0
+
+
 def open_gateway(settings: Any) -> Any:
     from api.bootstrap import key_hash_secret, migrate
     from commands.service import Gateway
@@ -303,6 +324,9 @@ def parser() -> argparse.ArgumentParser:
     p = users.add_parser("create", parents=[common], help="create a user and print its first API key")
     add_user_flags(p)
     p.set_defaults(func=users_create)
+    p = users.add_parser("disable", parents=[common], help="lock a user out (every key stops working)")
+    p.add_argument("--username", required=True)
+    p.set_defaults(func=users_disable)
 
     models = sub.add_parser("models", help="local models").add_subparsers(dest="models_command", required=True)
     p = models.add_parser("pull", parents=[common], help="download a model from Hugging Face")

@@ -118,6 +118,15 @@ class Gateway(Application[UUID]):
         self.save(user)
 
     @retry_on_conflict
+    def disable_user(self, user_id: str | UUID) -> User:
+        """Lock a user out: every key they hold stops working (``User.Disabled``). Idempotent."""
+        user = self.get_user(user_id)
+        if not user.disabled:
+            user.disable()
+            self.save(user)
+        return user
+
+    @retry_on_conflict
     def set_provider_credential(self, user_id: str | UUID, provider: str, ciphertext: str, last4: str,
                                 endpoint: str | None, api_version: str | None) -> None:
         user = self.get_user(user_id)

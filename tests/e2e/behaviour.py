@@ -244,6 +244,21 @@ class GatewayBehaviour:
             assert client.delete(f"/v1/keys/{issued['key_id']}").status_code == 204
             eventually(lambda: assert_error_shape(temp.get("/v1/me"), 401))
 
+    def test_a_disabled_user_is_locked_out(self, gateway: Any, client: Any) -> None:
+        dave = gateway.user("dave")
+        with gateway.client(dave["api_key"]) as first:
+            second = first.post("/v1/keys", json={"name": "second"}).json()["api_key"]
+            assert_error_shape(first.post(f"/v1/admin/users/{dave['user_id']}/disable"), 403)
+            response = client.post(f"/v1/admin/users/{dave['user_id']}/disable")
+            assert response.status_code == 200 and response.json()["disabled"] is True, response.text
+            eventually(lambda: assert_error_shape(first.get("/v1/me"), 401))
+        with gateway.client(second) as other:
+            assert_error_shape(other.get("/v1/me"), 401)
+        assert client.post(f"/v1/admin/users/{dave['user_id']}/disable").status_code == 200  # idempotent
+        assert {u["username"]: u["disabled"] for u in client.get("/v1/admin/users").json()["users"]}["dave"]
+        assert_error_shape(client.post(f"/v1/admin/users/{client.get('/v1/me').json()['user_id']}/disable"), 409)
+        assert_error_shape(client.post("/v1/admin/users/00000000-0000-0000-0000-000000000000/disable"), 404)
+
     @pytest.mark.parametrize("case", BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
     def test_bad_input_is_refused_and_nothing_is_stored(self, gateway: Any, client: Any, case: tuple) -> None:
         _, body, status, code = case

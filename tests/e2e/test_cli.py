@@ -1,4 +1,5 @@
-"""The command line: users made by `pluggably users create` and by scripts/create_user.py (same flags)."""
+"""The command line: users made by `pluggably users create` and by scripts/create_user.py (same flags), and
+locked out by `pluggably users disable`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.processes import ROOT, base_env, cli
+from tests.e2e.behaviour import assert_error_shape, eventually
+from tests.support.processes import PLUGGABLY, ROOT, base_env, cli, embedded_gateway
 
 
 def test_users_create_and_the_script_take_the_same_flags(tmp_path: Path) -> None:
@@ -27,3 +29,15 @@ def test_users_create_and_the_script_take_the_same_flags(tmp_path: Path) -> None
     assert again.returncode == 1 and "taken" in again.stderr
     plain = cli(["users", "create", "--username", "cid", "--password", "pw-123456789"], env)
     assert "API key (shown once): pk-" in plain
+
+
+def test_users_disable_locks_out_a_running_servers_user(tmp_path: Path) -> None:
+    with embedded_gateway(tmp_path / "data") as gateway:
+        dan = gateway.user("dan")
+        with gateway.client(dan["api_key"]) as client:
+            assert client.get("/v1/me").status_code == 200
+            assert cli(["users", "disable", "--username", "dan"], gateway.env).strip() == "disabled dan"
+            eventually(lambda: assert_error_shape(client.get("/v1/me"), 401))
+        missing = subprocess.run([*PLUGGABLY, "users", "disable", "--username", "nobody"], env=gateway.env,
+                                 capture_output=True, text=True, cwd=ROOT)
+        assert missing.returncode == 1 and "no user named 'nobody'" in missing.stderr

@@ -153,12 +153,13 @@ def test_asking_again_returns_the_running_job_then_answers_at_once(admin: httpx.
 
 
 def test_users_asking_for_a_model_already_downloading_follow_that_job(tmp_path: Path, slow: FakeHub) -> None:
+    slow.bytes_per_second = 150_000  # about three seconds
     with embedded_gateway(tmp_path / "data", LLM_API_HF_ENDPOINT=slow.url, LLM_API_ALLOW_USER_DOWNLOADS="true") as gw:
         alice, bob, carol = (gw.client(gw.user(name)["api_key"]) for name in ("alice", "bob", "carol"))
         with alice, bob, carol:
             first = alice.post("/v1/models/download", json=body("shared", "org/tiny-llama")).json()
             joined = bob.post("/v1/models/download", json=body("shared", "org/tiny-llama"))
-            assert joined.status_code == 202 and joined.json()["job_id"] == first["job_id"]
+            assert joined.status_code in (200, 202) and joined.json()["job_id"] == first["job_id"]  # 202 unless done
             assert bob.get(f"/v1/jobs/{first['job_id']}").status_code == 200
             assert [j["job_id"] for j in bob.get("/v1/jobs").json()["jobs"]] == [first["job_id"]]
             assert_error_shape(bob.delete(f"/v1/jobs/{first['job_id']}"), 403, "forbidden")

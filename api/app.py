@@ -24,9 +24,9 @@ def principal(request: Request) -> Principal:
     return request.ctx.principal
 
 
-async def fresh(c: Container) -> None:
-    """Read-your-writes: wait (bounded) until the projections reached the event store's head."""
-    await c.run(c.projector.wait_for, await c.run(c.projector.head), c.settings.read_your_writes_timeout_s)
+async def fresh(c: Container) -> bool:
+    """Read-your-writes: wait (bounded) until the projections reached the event store's head; whether they did."""
+    return await c.run(c.projector.wait_for, await c.run(c.projector.head), c.settings.read_your_writes_timeout_s)
 
 
 def api_key_of(request: Request) -> str | None:

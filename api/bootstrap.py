@@ -191,15 +191,17 @@ class Container:
                 id=data["model_id"], name=data["name"], version=data["version"], modality=data["modality"],
                 runtime=data["runtime"], location=data["location"], size_bytes=data["size_bytes"]))
 
+    def registered_models(self) -> list[CatalogEntry]:
+        """The local models of the models view."""
+        return [CatalogEntry(id=row["id"], name=row["name"], version=row["version"], modality=row["modality"],
+                             runtime=row["runtime"], location=row["location"], size_bytes=row["size_bytes"])
+                for row in list_models(self.db)]
+
     def load_catalog(self) -> None:
-        """Add the models of the models view to the in-memory catalogue (at start, and before a listing, so that
-        a download the jobs view shows completed is listed even before its event is relayed to this process)."""
-        for row in list_models(self.db):
-            if row["id"] in self.catalog.entries:
-                continue
-            self.catalog.register(CatalogEntry(id=row["id"], name=row["name"], version=row["version"],
-                                               modality=row["modality"], runtime=row["runtime"],
-                                               location=row["location"], size_bytes=row["size_bytes"]))
+        """Warm the in-memory catalogue from the models view at start (this host's settings win)."""
+        for entry in self.registered_models():
+            if entry.id not in self.catalog.entries:
+                self.catalog.register(entry)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()

@@ -118,9 +118,12 @@ class Gateway(Application[UUID]):
         self.save(user)
 
     @retry_on_conflict
-    def disable_user(self, user_id: str | UUID) -> User:
-        """Lock a user out: every key they hold stops working (``User.Disabled``). Idempotent."""
+    def disable_user(self, user_id: str | UUID, by: str | None = None) -> User:
+        """Lock a user out: every key they hold stops working (``User.Disabled``). Idempotent. ``by``: the admin
+        asking, who may not lock themselves out."""
         user = self.get_user(user_id)
+        if by is not None and str(user.id) == by:
+            raise Conflict("Admins cannot disable themselves: ask another admin.", param="user_id")
         if not user.disabled:
             user.disable()
             self.save(user)
@@ -377,6 +380,14 @@ class Gateway(Application[UUID]):
         if job.cancel(reason):
             self.save(job)
         return job
+
+    def model_removed(self, model_id: str) -> bool:
+        """Whether ``local:<name>`` was registered once and is removed now."""
+        try:
+            model = self.repository.get(CatalogModel.create_id(model_id))
+        except AggregateNotFoundError:
+            return False
+        return isinstance(model, CatalogModel) and model.removed
 
     @retry_on_conflict
     def remove_model(self, model_id: str) -> CatalogModel:

@@ -117,7 +117,10 @@ class PostgresDatabase(SqlDatabase):
             import psycopg
 
             with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                try:
+                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                except psycopg.errors.UniqueViolation:  # another process created it this instant
+                    pass
         self._pool = ConnectionPool(url, min_size=1, max_size=8, kwargs=kwargs, open=True)
 
     @contextmanager

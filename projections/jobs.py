@@ -28,14 +28,15 @@ class JobsProjection(Projection):
 
     def on_DownloadJob_Requested(self, e: Any, cur: Cursor) -> None:
         total = sum(int(f["size"]) for f in e.plan.get("files", []))
-        cur.execute("INSERT INTO download_jobs (id, owner_id, model_id, model, source, status, bytes_total, created_at, "
-                    "updated_at) VALUES (%s, %s, %s, %s, %s, 'queued', %s, %s, %s)",
-                    (str(e.originator_id), e.owner_id, e.model_id, json.dumps(e.model), json.dumps(e.source), total, iso(e.timestamp),
-                     iso(e.timestamp)))
+        cur.execute("INSERT INTO download_jobs (id, owner_id, model_id, model, source, status, bytes_total, "
+                    "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, 'queued', %s, %s, %s)",
+                    (str(e.originator_id), e.owner_id, e.model_id, json.dumps(e.model), json.dumps(e.source), total,
+                     iso(e.timestamp), iso(e.timestamp)))
 
     def on_DownloadJob_Joined(self, e: Any, cur: Cursor) -> None:
         cur.execute("INSERT INTO download_job_watchers (job_id, user_id, joined_at) VALUES (%s, %s, %s)",
                     (str(e.originator_id), e.user_id, iso(e.timestamp)))
+        cur.execute("UPDATE download_jobs SET updated_at = %s WHERE id = %s", (iso(e.timestamp), str(e.originator_id)))
 
     def _update(self, e: Any, cur: Cursor, assignments: str, params: tuple) -> None:
         cur.execute(f"UPDATE download_jobs SET {assignments}, updated_at = %s WHERE id = %s",

@@ -22,6 +22,7 @@ import shutil
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 PROGRESS_MIN_S = 1.0  # a Progressed event at most every second...
 PROGRESS_MIN_PCT = 5.0  # ...unless the download moved on by this much
 STREAM_BLOCK = 1_000_000  # event ids of attempt n start at (n - 1) * STREAM_BLOCK: ids grow across resumes
+
+
+REMOVED_PREFIX = ".removed-"  # a removed model's folder while it is being deleted
 
 
 def model_dir(settings: Any, model_id: str) -> Path:
@@ -131,6 +135,34 @@ def remove_model_files(dest: Path) -> None:
         shutil.rmtree(dest)
 
 
+def delete_removed_model(app: Gateway, settings: Any, model_id: str) -> None:
+    """Delete the folder of a model removed from the catalogue, unless it came back (downloaded again) meanwhile.
+    The folder is renamed first, so a download of the same id starting now writes a fresh one."""
+    latest, _ = app.current_download(model_id)
+    if app.find_model(model_id) is not None or (latest is not None and not latest.is_terminal):
+        return
+    folder = model_dir(settings, model_id)
+    doomed = folder.with_name(f"{REMOVED_PREFIX}{folder.name}-{uuid.uuid4().hex[:8]}")
+    try:
+        folder.rename(doomed)
+    except FileNotFoundError:
+        return
+    remove_model_files(doomed)
+
+
+def sweep_removed_models(app: Gateway, settings: Any) -> None:
+    """At a download worker's start: delete what removals it did not hear of left behind (it was not running), and
+    folders a crash left half deleted. Only folders of models the catalogue knows as removed are touched."""
+    root = Path(settings.resolved_models_dir)
+    if not root.is_dir():
+        return
+    for folder in root.iterdir():
+        if folder.name.startswith(REMOVED_PREFIX):
+            remove_model_files(folder)
+        elif folder.is_dir() and app.model_removed(f"local:{folder.name}"):
+            delete_removed_model(app, settings, f"local:{folder.name}")
+
+
 def terminal_event(job: DownloadJob) -> tuple[str, dict[str, Any]]:
     if job.status == COMPLETED:
         return "done", job_response(job)
@@ -145,6 +177,7 @@ class DownloadWorker:
         self.name = f"{socket.gethostname()}:download:{id(self):x}"
         self.cancels: dict[str, threading.Event] = {}
         self._subs: list[Subscription] = []
+        self._tasks: set[asyncio.Task] = set()
         self._stopping = False
 
     async def _sync(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -153,6 +186,7 @@ class DownloadWorker:
     async def start(self, concurrency: int = 2) -> None:
         self._subs.append(await self.bus.subscribe("control.cancel.*", self._on_cancel))
         self._subs.append(await self.bus.subscribe("events.CatalogModel.Removed", self._on_removed))
+        self._background(sweep_removed_models, self.app, self.settings)
         self._subs.append(await self.bus.consume(DOWNLOAD_SUBJECT, DOWNLOAD_QUEUE, self.handle,
                                                  concurrency=concurrency))
 
@@ -168,15 +202,13 @@ class DownloadWorker:
             cancel.set()
 
     async def _on_removed(self, subject: str, data: bytes) -> None:
-        """Delete a removed model's folder, unless the model came back meanwhile (downloaded again)."""
-        model_id = json.loads(data)["data"]["model_id"]
+        self._background(delete_removed_model, self.app, self.settings, json.loads(data)["data"]["model_id"])
 
-        def delete() -> None:
-            latest, _ = self.app.current_download(model_id)
-            if self.app.find_model(model_id) is None and (latest is None or latest.is_terminal):
-                remove_model_files(model_dir(self.settings, model_id))
-
-        await self._sync(delete)
+    def _background(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Deleting gigabytes must not hold up the subscription that delivered the news."""
+        task = asyncio.create_task(self._sync(fn, *args))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def handle(self, delivery: Delivery) -> None:
         payload = json.loads(delivery.data)

@@ -11,7 +11,7 @@ from sanic.response import json as json_response
 from api.app import container, fresh, principal
 from api.routes.generate import body_of
 from api.schemas import KeyIn, UserIn, parse
-from domain.errors import Conflict, NotFound
+from domain.errors import NotFound
 from projections.keys import list_keys, list_users
 from projections.usage import usage_for
 
@@ -100,9 +100,7 @@ async def disable_user(request: Request, user_id: str) -> HTTPResponse:
     """Lock a user out (a team member who left): their keys stop working on every process; their history stays."""
     c, who = container(request), principal(request)
     who.require_admin()
-    if user_id == who.user_id:
-        raise Conflict("Admins cannot disable themselves: ask another admin.", param="user_id")
-    user = await c.run(c.app.disable_user, user_id)
+    user = await c.run(c.app.disable_user, user_id, who.user_id)
     await fresh(c)  # the keys read model shows the user disabled before the cache forgets their keys
     c.auth.evict_user(user_id)
     return json_response({"user_id": str(user.id), "username": user.username, "is_admin": user.is_admin,

@@ -37,10 +37,15 @@ async def models(request: Request) -> HTTPResponse:
 
 
 async def catalogue(c: Container, who: Principal, modality: str | None = None) -> list[dict[str, Any]]:
-    """The listing of ``GET /v1/models`` (also ``GET /openai/v1/models``), read-your-writes like the jobs view."""
-    await fresh(c)
-    await c.run(c.load_catalog)
-    entries = c.catalog.list(modality)
+    """The listing of ``GET /v1/models`` (also ``GET /openai/v1/models``). Read-your-writes like the jobs beside
+    it: the local models come from the models view (this process's catalogue hears of new and removed models
+    through the relay, which may lag), with the models this host's settings configure."""
+    caught_up = await fresh(c)
+    local = {e.id: e for e in await c.run(c.registered_models)}
+    if not caught_up:  # the view may lack what the relay brought already: list both (the catalogue is unchanged)
+        local = {e.id: e for e in c.catalog.list()} | local
+    configured = {e.id: e for e in c.catalog.configured}  # this host's defaults first
+    entries = [*configured.values(), *(e for model_id, e in local.items() if model_id not in configured)]
     for name in c.registry.names():
         runtime = c.registry.get(name)
         if runtime.needs_credential and await c.run(c.credentials.source, who.user_id, name) is not None:
@@ -68,10 +73,9 @@ async def remove(request: Request, model_id: str) -> HTTPResponse:
     prefix, sep, name = model_id.partition(":")
     if sep and prefix != "local":
         raise InvalidRequest(f"Only local models can be removed; {model_id} is a provider's.", param="model_id")
-    model_id = local_id(name if sep else model_id)
-    await c.run(c.app.remove_model, model_id)
-    c.catalog.remove(model_id)
-    return json_response({"id": model_id, "deleted": True})
+    removed = await c.run(c.app.remove_model, local_id(name if sep else model_id))
+    c.catalog.remove(removed.model_id)
+    return json_response({"id": removed.model_id, "deleted": True})
 
 
 @bp.get("/v1/models/search")

@@ -139,7 +139,11 @@ class LocalRuntime(Runtime):
         params = check_parameters(self.name, request.parameters, self.spec)
         path = self.locate(request)
         try:
-            async with self.pool.use((self.name, str(path)), lambda: self._load(path),
+            # the file's identity is in the key: a model removed and downloaded again to the same path is a new
+            # model, never the old weights still in memory
+            stat = path.stat()
+            async with self.pool.use((self.name, str(path), stat.st_ino, stat.st_mtime_ns),
+                                     lambda: self._load(path),
                                      size_mb=self.estimate_mb(path), unload=self.unload) as lease:
                 work: Callable[[Emit, threading.Event], None] = (
                     lambda emit, cancelled: self.generate(lease.model, request, params, emit, cancelled))

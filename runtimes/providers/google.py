@@ -198,7 +198,7 @@ class GoogleRuntime(Runtime):
 
     async def _predict(self, request: GenerationRequest, credential: Credential) -> Result:
         params = request.parameters
-        parameters: dict[str, Any] = {"sampleCount": 1}
+        parameters: dict[str, Any] = {"sampleCount": 1, "includeRaiReason": True}  # say why an image was filtered
         if params.get("width") or params.get("height"):
             width = int(params.get("width") or params["height"])
             parameters["aspectRatio"] = aspect_ratio(width, int(params.get("height") or width), IMAGEN_ASPECT_RATIOS)
@@ -222,7 +222,8 @@ class GoogleRuntime(Runtime):
         try:
             data = base64.b64decode(encoded, validate=True)
         except binascii.Error:
-            raise ProviderUnavailable("Google answered an image with invalid base64 data.", provider=self.name) from None
+            raise ProviderUnavailable("Google answered an image with invalid base64 data.",
+                                      provider=self.name) from None
         return Blob(data, mime, EXTENSIONS.get(mime, mime.rpartition("/")[2]))
 
 

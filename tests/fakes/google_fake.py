@@ -6,7 +6,8 @@ roles ``user``/``model``, non-empty ``contents``, no unknown fields; answers ``E
 word a token and ``usageMetadata``. A model whose name contains ``image`` answers ``responseModalities: ["IMAGE"]``
 with an ``inlineData`` PNG. ``:predict`` is Imagen's: an ``imagen-*`` model, ``instances: [{"prompt"}]`` and known
 ``parameters``, answered with ``predictions: [{"bytesBase64Encoded", "mimeType"}]``; a prompt containing
-``forbidden`` is filtered out (``raiFilteredReason``), as the real service does with unsafe prompts.
+``forbidden`` is filtered out (no prediction; ``raiFilteredReason`` with ``includeRaiReason``), as the real service
+does with unsafe prompts.
 
     python -m tests.fakes.google_fake --port 0 --api-key K   # first stdout line: the base URL
 """
@@ -158,12 +159,14 @@ class GoogleFake(ProviderFake):
         if not (isinstance(count, int) and 1 <= count <= 4) or ratio not in IMAGEN_RATIOS:
             return self._invalid("sampleCount must be 1 to 4 and aspectRatio one of " + ", ".join(IMAGEN_RATIOS))
         prompt = instances[0]["prompt"]
-        if "forbidden" in prompt:
+        if "forbidden" in prompt:  # filtered: the reason only when asked for, as the real service does
+            if not parameters.get("includeRaiReason"):
+                return Reply(200, {})
             return Reply(200, {"predictions": [{"raiFilteredReason": "Your current safety filter threshold "
                                                 "filtered out the generated image."}]})
         png = png_bytes(*IMAGEN_RATIOS[ratio], colour_of(prompt))
-        return Reply(200, {"predictions": [{"mimeType": "image/png", "bytesBase64Encoded": base64.b64encode(png).decode()}
-                                           for _ in range(count)]})
+        encoded = base64.b64encode(png).decode()
+        return Reply(200, {"predictions": [{"mimeType": "image/png", "bytesBase64Encoded": encoded}] * count})
 
     def _image(self, model: str, prompt: str, prompt_tokens: int, config: dict[str, Any]) -> Reply:
         ratio = (config.get("imageConfig") or {}).get("aspectRatio", "1:1")

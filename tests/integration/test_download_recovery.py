@@ -102,6 +102,23 @@ def test_rebuilt_download_views_give_the_same_rows(gateway: Gateway) -> None:
     gateway.processes["project"] = spawn(["project"], gateway.env, gateway.data_dir.parent / "project2.log")
 
 
+def test_a_worker_that_missed_a_removal_deletes_the_files_when_it_starts(gateway: Gateway) -> None:
+    with gateway.client(gateway.user("ops5", admin=True)["api_key"]) as client:
+        job = request(client, "missed", "org/small-llama")
+        eventually(lambda: _assert_status(client, job["job_id"], "completed"))
+        folder = Path(gateway.data_dir) / "models" / "missed"
+        assert folder.is_dir()
+        gateway.processes["worker"].stop()
+        assert client.delete("/v1/models/local:missed").status_code == 200
+        assert folder.is_dir()  # no download worker heard of it
+        gateway.processes["worker"] = spawn(["worker"], gateway.env, gateway.data_dir.parent / "worker3.log")
+        eventually(lambda: _assert_gone(folder))
+
+
+def _assert_gone(folder: Path) -> None:
+    assert not folder.exists() and not list(folder.parent.glob(".removed-*"))
+
+
 def _assert_status(client, job_id: str, status: str) -> None:
     assert client.get(f"/v1/jobs/{job_id}").json()["status"] == status
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 import pytest
 
@@ -92,6 +93,27 @@ async def test_ctransformers_crash_fails_the_request_and_the_next_one_works(ctra
         await collect(ctransformers, make_request(tiny_bpe_gguf, max_tokens=4))
 
 
+async def test_a_model_replaced_at_the_same_path_is_loaded_again(local_settings, tiny_gguf, tiny_gguf_other,
+                                                                 tmp_path):
+    """A model removed and downloaded again (another repository, same id) lands at the same path."""
+    from runtimes.local import llamacpp
+
+    path = tmp_path / "model.gguf"
+    shutil.copyfile(tiny_gguf, path)
+    runtime = llamacpp.LlamaCppRuntime(local_settings, ModelPool(budget_mb=10_000, idle_unload_s=0), n_ctx=64)
+    try:
+        await collect(runtime, make_request(path, max_tokens=2))
+        await collect(runtime, make_request(path, max_tokens=2))
+        assert runtime.pool.stats.loads == 1
+        replacement = tmp_path / "incoming.gguf"
+        shutil.copyfile(tiny_gguf_other, replacement)
+        replacement.replace(path)
+        await collect(runtime, make_request(path, max_tokens=2))
+        assert runtime.pool.stats.loads == 2
+    finally:
+        await runtime.aclose()
+
+
 async def test_eviction_under_a_small_budget(local_settings, tiny_gguf, tiny_gguf_other):
     import llama_cpp  # noqa: F401 (the local extra is installed by make test: fail loudly if not)
     from runtimes.local import llamacpp
@@ -102,10 +124,10 @@ async def test_eviction_under_a_small_budget(local_settings, tiny_gguf, tiny_ggu
     try:
         await collect(runtime, make_request(tiny_gguf, max_tokens=2))
         await collect(runtime, make_request(tiny_gguf_other, max_tokens=2))
-        assert pool.loaded() == [("llamacpp", str(tiny_gguf_other))]
+        assert [key[:2] for key in pool.loaded()] == [("llamacpp", str(tiny_gguf_other))]
         assert pool.stats.evictions == 1
         await collect(runtime, make_request(tiny_gguf, max_tokens=2))
-        assert pool.loaded() == [("llamacpp", str(tiny_gguf))]
+        assert [key[:2] for key in pool.loaded()] == [("llamacpp", str(tiny_gguf))]
         assert (pool.stats.loads, pool.stats.evictions) == (3, 2)
     finally:
         await pool.aclose()

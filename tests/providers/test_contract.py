@@ -473,7 +473,7 @@ class TestGoogle(ProviderContract):
         call = self.calls(fake)[0]
         assert call.path == "/v1beta/models/imagen-4.0-generate-001:predict"
         assert call.body == {"instances": [{"prompt": request.prompt}],
-                             "parameters": {"sampleCount": 1, "aspectRatio": "9:16"}}
+                             "parameters": {"sampleCount": 1, "includeRaiReason": True, "aspectRatio": "9:16"}}
         assert result.usage.images == 1
 
     async def test_imagen_filtered_image_is_rejected_with_the_reason(self, runtime: Runtime) -> None:

@@ -18,7 +18,7 @@ from llm_api_client import (
     PluggablyClient,
 )
 
-from .conftest import HUB_REPOS, MODEL
+from .conftest import HUB_REPOS, MODEL, tiny_text_model
 
 
 def ask(prompt: str) -> GenerateRequest:
@@ -208,7 +208,8 @@ def test_delete_model(gateway, admin_key, client: PluggablyClient) -> None:
         assert "local:sdk-doomed" not in [m.id for m in admin.list_models()]
         with pytest.raises(NotFoundError):
             admin.delete_model("sdk-doomed")
-        configured = next(m.id for m in admin.list_models(modality="text") if m.local)  # LLM_API_LOCAL_TEXT_MODEL_PATH
+        configured = f"local:{tiny_text_model().stem}"  # LLM_API_LOCAL_TEXT_MODEL_PATH
+        assert configured in [m.id for m in admin.list_models(modality="text")]
         with pytest.raises(ConflictError) as refused:
             admin.delete_model(configured)
         assert refused.value.code == "model_configured"

@@ -221,3 +221,35 @@ async def test_async_delete_model(gateway, admin_key, aclient: AsyncPluggablyCli
     async with AsyncPluggablyClient(gateway.url, admin_key) as admin:
         await admin.delete_model("sdk-doomed-2")
         assert "local:sdk-doomed-2" not in [m.id for m in await admin.list_models()]
+
+
+def test_admin_creates_lists_and_disables_users(gateway, api_key, admin_key, client: PluggablyClient) -> None:
+    with PluggablyClient(gateway.url, admin_key) as admin:
+        made = admin.create_user("sdk-newcomer", "a-long-password")
+        assert made.username == "sdk-newcomer" and not made.is_admin and made.api_key
+        with PluggablyClient(gateway.url, made.api_key, max_retries=0) as newcomer:
+            assert newcomer.me().username == "sdk-newcomer"
+            listed = {u.username: u for u in admin.list_users()}
+            assert not listed["sdk-newcomer"].disabled and listed["sdk-admin"].is_admin
+            assert admin.disable_user(made.user_id).disabled
+            deadline = time.monotonic() + 30  # at once here; other API processes hear of it through the relay
+            while time.monotonic() < deadline:
+                try:
+                    newcomer.me()
+                except AuthenticationError:
+                    break
+                time.sleep(0.1)
+            else:
+                pytest.fail("the disabled user's key still works")
+        with pytest.raises(ConflictError):
+            admin.create_user("sdk-newcomer", "a-long-password")
+    with pytest.raises(PermissionDeniedError):
+        client.list_users()
+
+
+async def test_async_admin_users(gateway, admin_key) -> None:
+    async with AsyncPluggablyClient(gateway.url, admin_key) as admin:
+        made = await admin.create_user("sdk-async-newcomer", "a-long-password", admin=True)
+        assert made.is_admin
+        assert (await admin.disable_user(made.user_id)).disabled
+        assert {u.username: u.disabled for u in await admin.list_users()}["sdk-async-newcomer"]

@@ -47,6 +47,7 @@ from ._models import (
     Message,
     Model,
     NewApiKey,
+    NewUser,
     ProgressEvent,
     Provider,
     SearchPage,
@@ -60,6 +61,7 @@ from ._models import (
     Usage,
     UsageReport,
     UsageRow,
+    User,
 )
 from ._streaming import AsyncStream, Stream
 
@@ -76,5 +78,6 @@ __all__ = [
     "Message", "GenerateInput", "GenerateRequest", "GenerateResponse", "GenerateOutput", "Artifact", "Usage",
     "ErrorObject", "TokenEvent", "ProgressEvent", "DoneEvent", "ErrorEvent", "StreamEvent", "Generation",
     "Session", "SessionDetail", "SessionMessage", "SessionHistory", "HistoryEvent", "Provider", "UsageReport",
-    "UsageRow", "Credential", "ApiKey", "NewApiKey", "Me", "Model", "SearchResult", "SearchPage", "Job",
+    "UsageRow", "Credential", "ApiKey", "NewApiKey", "Me", "User", "NewUser", "Model", "SearchResult", "SearchPage",
+    "Job",
 ]

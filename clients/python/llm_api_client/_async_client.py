@@ -26,6 +26,7 @@ from ._models import (
     Me,
     Model,
     NewApiKey,
+    NewUser,
     Provider,
     SearchPage,
     SearchResult,
@@ -34,6 +35,7 @@ from ._models import (
     SessionHistory,
     SessionMessage,
     UsageReport,
+    User,
 )
 from ._streaming import AsyncStream
 
@@ -174,6 +176,18 @@ class AsyncPluggablyClient(BaseClient):
     async def revoke_key(self, key_id: str) -> None:
         """Revoke one of the caller's API keys."""
         await self._call(api.revoke_key(key_id))
+
+    async def create_user(self, username: str, password: str, *, admin: bool = False) -> NewUser:
+        """Admins: create a user and their first API key (``.api_key``, shown only in this answer)."""
+        return await self._call(api.create_user(username, password, admin))
+
+    async def list_users(self) -> list[User]:
+        """Admins: every user, oldest first."""
+        return await self._call(api.list_users())
+
+    async def disable_user(self, user_id: str) -> User:
+        """Admins: lock a user out; every API key they hold stops working. Their records stay."""
+        return await self._call(api.disable_user(user_id))
 
     async def set_credential(self, provider: str, api_key: str, *, endpoint: str | None = None,
                        api_version: str | None = None) -> Credential:

@@ -19,12 +19,14 @@ from ._models import (
     Me,
     Model,
     NewApiKey,
+    NewUser,
     Provider,
     SearchPage,
     Session,
     SessionDetail,
     SessionHistory,
     UsageReport,
+    User,
 )
 
 
@@ -133,6 +135,19 @@ def create_key(name: str | None) -> Call[NewApiKey]:
 
 def revoke_key(key_id: str) -> Call[None]:
     return Call("DELETE", f"/v1/keys/{_seg(key_id)}", _none)
+
+
+def create_user(username: str, password: str, admin: bool) -> Call[NewUser]:
+    return Call("POST", "/v1/admin/users", lambda r: NewUser.model_validate(r.json()),
+                json={"username": username, "password": password, "admin": admin})
+
+
+def list_users() -> Call[list[User]]:
+    return Call("GET", "/v1/admin/users", lambda r: [User.model_validate(u) for u in r.json()["users"]])
+
+
+def disable_user(user_id: str) -> Call[User]:
+    return Call("POST", f"/v1/admin/users/{_seg(user_id)}/disable", lambda r: User.model_validate(r.json()))
 
 
 def _credential(response: httpx.Response, provider: str) -> Credential:

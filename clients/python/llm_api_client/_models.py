@@ -282,6 +282,26 @@ class Me(_Response):
     key_id: str | None = None
 
 
+class User(_Response):
+    """A user of the gateway, as an admin sees them."""
+
+    user_id: str
+    username: str
+    is_admin: bool = False
+    disabled: bool = False
+    created_at: dt.datetime | None = None
+
+
+class NewUser(_Response):
+    """A user an admin just created, with their first API key (``api_key``, shown once, now)."""
+
+    user_id: str
+    username: str
+    is_admin: bool = False
+    api_key: str
+    key_id: str
+
+
 # -- models and jobs ---------------------------------------------------------------------------------------------
 
 

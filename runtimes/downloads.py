@@ -208,7 +208,12 @@ class DownloadWorker:
         """Deleting gigabytes must not hold up the subscription that delivered the news."""
         task = asyncio.create_task(self._sync(fn, *args))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._cleaned)
+
+    def _cleaned(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("deleting a removed model's files failed", exc_info=task.exception())
 
     async def handle(self, delivery: Delivery) -> None:
         payload = json.loads(delivery.data)

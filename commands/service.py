@@ -184,13 +184,16 @@ class Gateway(Application[UUID]):
         return generation
 
     @retry_on_conflict
-    def start_generation(self, generation_id: str, worker: str, take_over: bool = False) -> Generation | None:
-        """Mark the generation started; ``None`` when there is nothing to do: it finished already, or it runs
-        elsewhere and this is not a redelivery (``take_over``) of work whose worker died."""
+    def start_generation(self, generation_id: str, worker: str, delivery: str | None = None) -> Generation | None:
+        """Mark the generation started by the work message ``delivery``; ``None`` when there is nothing to do: it
+        finished already, or it runs from another message (a sweeper's copy). The message it runs from coming
+        back means its holder stopped keeping it alive (died): that is taken over. Decided by the message's
+        identity, not the bus's delivery count, which NATS restarts at 1 after a delivery it counts as failed."""
         generation = self.get_generation(generation_id)
-        if generation.is_terminal or (generation.status == RUNNING and not take_over):
+        if generation.is_terminal or (generation.status == RUNNING
+                                      and (delivery is None or delivery != generation.delivery)):
             return None
-        generation.start(worker)
+        generation.start(worker, delivery)
         self.save(generation)
         return generation
 
@@ -314,12 +317,15 @@ class Gateway(Application[UUID]):
         return job, True
 
     @retry_on_conflict
-    def start_download(self, job_id: str, worker: str, take_over: bool = False) -> DownloadJob | None:
-        """Mark the job started; ``None`` when it finished already or runs elsewhere (see ``start_generation``)."""
+    def start_download(self, job_id: str, worker: str, delivery: str | None = None,
+                       resume: bool = False) -> DownloadJob | None:
+        """Mark the job started; ``None`` when it finished already or runs elsewhere (see ``start_generation``).
+        ``resume``: the embedded start-up takes over the jobs its previous process was running."""
         job = self.get_download(job_id)
-        if job.is_terminal or (job.status == DOWNLOAD_RUNNING and not take_over):
+        if job.is_terminal or (job.status == DOWNLOAD_RUNNING and not resume
+                               and (delivery is None or delivery != job.delivery)):
             return None
-        job.start(worker)
+        job.start(worker, delivery)
         self.save(job)
         return job
 

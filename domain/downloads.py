@@ -40,6 +40,7 @@ class DownloadJob(Aggregate):
         self.plan = plan
         self.status = QUEUED
         self.attempt = 0
+        self.delivery: str | None = None  # the work message being run (see ``Gateway.start_generation``)
         self.cancel_requested = False
         self.bytes_done = 0
         self.bytes_total = sum(int(f["size"]) for f in plan.get("files", []))
@@ -77,14 +78,15 @@ class DownloadJob(Aggregate):
         if self.is_terminal:
             raise Conflict(f"Download job {self.id} is {self.status} already.")
 
-    def start(self, worker: str) -> None:
+    def start(self, worker: str, delivery: str | None = None) -> None:
         self._check_open()
-        self._started(worker=worker, attempt=self.attempt + 1)
+        self._started(worker=worker, attempt=self.attempt + 1, delivery=delivery)
 
     @event("Started")
-    def _started(self, worker: str, attempt: int) -> None:
+    def _started(self, worker: str, attempt: int, delivery: str | None = None) -> None:
         self.status = RUNNING
         self.attempt = attempt
+        self.delivery = delivery
 
     def progress(self, bytes_done: int, bytes_total: int, current_file: str) -> None:
         self._check_open()

@@ -29,6 +29,7 @@ class Generation(Aggregate):
         self.stream = stream
         self.status = QUEUED
         self.attempt = 0
+        self.delivery: str | None = None  # the work message being run (see ``Gateway.start_generation``)
         self.result: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
 
@@ -40,15 +41,16 @@ class Generation(Aggregate):
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 
-    def start(self, worker: str) -> None:
+    def start(self, worker: str, delivery: str | None = None) -> None:
         if self.is_terminal:
             raise Conflict(f"Generation {self.id} is {self.status} already.")
-        self._started(worker=worker, attempt=self.attempt + 1)
+        self._started(worker=worker, attempt=self.attempt + 1, delivery=delivery)
 
     @event("Started")
-    def _started(self, worker: str, attempt: int) -> None:
+    def _started(self, worker: str, attempt: int, delivery: str | None = None) -> None:
         self.status = RUNNING
         self.attempt = attempt
+        self.delivery = delivery
 
     def complete(self, model: str, provider: str, output: dict[str, Any], usage: dict[str, int],
                  finish_reason: str, latency_ms: float, ttft_ms: float | None) -> None:

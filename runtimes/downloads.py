@@ -5,8 +5,8 @@ job's planned files into ``<models dir>/<model id>`` in a thread (``infra.hub.Hu
 resumable from ``.part`` files); append throttled ``Progressed`` events and publish ``progress`` events on
 ``tokens.<job id>``; then ``Completed`` (and the model registered in the catalogue, in the same save), ``Failed`` or
 ``Cancelled``, a final ``done`` or ``error`` event, and only then ack. A worker killed mid-download leaves its
-``.part`` files: the redelivered job (``attempt > 1``, or ``resume`` from the embedded start-up sweep) takes over
-and resumes them with Range requests. A cancel (``control.cancel.<job id>``, or ``CancelRequested`` seen when
+``.part`` files: the redelivered job (the same work message again, or ``resume`` from the embedded start-up
+sweep) takes over and resumes them with Range requests. A cancel (``control.cancel.<job id>``, or ``CancelRequested`` seen when
 progress is recorded) stops the download within the hub client's poll interval and removes its files.
 
 ``run_download`` is the one code path, used by this worker and, synchronously, by ``pluggably models pull``.
@@ -218,8 +218,8 @@ class DownloadWorker:
     async def handle(self, delivery: Delivery) -> None:
         payload = json.loads(delivery.data)
         job_id = payload["job_id"]
-        take_over = delivery.attempt > 1 or bool(payload.get("resume"))
-        job: DownloadJob | None = await self._sync(self.app.start_download, job_id, self.name, take_over)
+        job: DownloadJob | None = await self._sync(self.app.start_download, job_id, self.name, delivery.message_id,
+                                                   bool(payload.get("resume")))
         if job is None:  # finished already, or running elsewhere (a sweeper duplicate)
             await delivery.ack()
             return

@@ -83,7 +83,7 @@ class Worker:
     async def handle(self, delivery: Delivery) -> None:
         generation_id = json.loads(delivery.data)["generation_id"]
         generation: Generation | None = await self._sync(self.app.start_generation, generation_id, self.name,
-                                                         take_over=delivery.attempt > 1)
+                                                         delivery.message_id)
         if generation is None:  # finished already: redelivered or swept work
             await delivery.ack()
             return

@@ -19,7 +19,8 @@ class Delivery(ABC):
 
     subject: str
     data: bytes
-    attempt: int
+    attempt: int  # the bus's count of deliveries; NATS may restart it at 1 after a failed delivery: informational
+    message_id: str  # the message's identity, the same on every redelivery of it (never another message's)
 
     @abstractmethod
     async def ack(self) -> None: ...

@@ -29,18 +29,23 @@ def matches(pattern: str, subject: str) -> bool:
     return len(p_parts) == len(s_parts)
 
 
+_sequence = itertools.count(1)
+
+
 @dataclass
 class _Message:
     subject: str
     data: bytes
     attempt: int = 0
     acked: asyncio.Future | None = None
+    seq: int = field(default_factory=lambda: next(_sequence))
 
 
 class _MemoryDelivery(Delivery):
     def __init__(self, consumer: _Consumer, message: _Message) -> None:
         self._consumer, self._message = consumer, message
         self.subject, self.data, self.attempt = message.subject, message.data, message.attempt
+        self.message_id = str(message.seq)
 
     async def ack(self) -> None:
         self._consumer.settle(self._message)

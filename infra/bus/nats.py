@@ -24,6 +24,7 @@ class _NatsDelivery(Delivery):
         self.subject = bus.strip(msg.subject)
         self.data = msg.data
         self.attempt = msg.metadata.num_delivered if msg.metadata else 1
+        self.message_id = str(msg.metadata.sequence.stream) if msg.metadata else msg.reply
 
     async def ack(self) -> None:
         await self._msg.ack_sync()

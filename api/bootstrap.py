@@ -251,8 +251,10 @@ class Container:
             await self.worker.start(self.registry.names())
             if self.serves_downloads:
                 await self.downloads.start()
-                if self.settings.embedded and "projector" in self.roles:
-                    await self.run(self.projector.catch_up)
+            if self.settings.embedded and "projector" in self.roles:  # the last process's bus died with it
+                await self.run(self.projector.catch_up)
+                await self.sweeper.resume_generations()
+                if self.serves_downloads:
                     await self.sweeper.resume_downloads()
 
     async def observe(self) -> None:

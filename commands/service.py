@@ -184,13 +184,15 @@ class Gateway(Application[UUID]):
         return generation
 
     @retry_on_conflict
-    def start_generation(self, generation_id: str, worker: str, delivery: str | None = None) -> Generation | None:
+    def start_generation(self, generation_id: str, worker: str, delivery: str | None = None,
+                         resume: bool = False) -> Generation | None:
         """Mark the generation started by the work message ``delivery``; ``None`` when there is nothing to do: it
         finished already, or it runs from another message (a sweeper's copy). The message it runs from coming
         back means its holder stopped keeping it alive (died): that is taken over. Decided by the message's
-        identity, not the bus's delivery count, which NATS restarts at 1 after a delivery it counts as failed."""
+        identity, not the bus's delivery count, which NATS restarts at 1 after a delivery it counts as failed.
+        ``resume``: the embedded start-up takes over what its previous process was running."""
         generation = self.get_generation(generation_id)
-        if generation.is_terminal or (generation.status == RUNNING
+        if generation.is_terminal or (generation.status == RUNNING and not resume
                                       and (delivery is None or delivery != generation.delivery)):
             return None
         generation.start(worker, delivery)

@@ -68,6 +68,11 @@ def get_generation(db: SqlDatabase, owner_id: str, generation_id: str) -> dict[s
     return _decode(rows[0]) if rows else None
 
 
+def running(db: SqlDatabase) -> list[dict[str, Any]]:
+    """Generations recorded as running: after an embedded restart, their work died with the in-process bus."""
+    return db.query("SELECT id, runtime FROM generations WHERE status = 'running' ORDER BY created_at")
+
+
 def unstarted(db: SqlDatabase, older_than_iso: str, limit: int = 100) -> list[dict[str, Any]]:
     """Generations requested but never started: the sweeper re-publishes their work."""
     return db.query("SELECT id, runtime FROM generations WHERE status = 'queued' AND updated_at < %s "

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from infra.bus.base import Bus
 from infra.bus.subjects import DOWNLOAD_SUBJECT, work_subject
 from infra.sqldb import SqlDatabase
-from projections.generations import unstarted
+from projections.generations import running, unstarted
 from projections.jobs import active_jobs, unstarted_jobs
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,18 @@ class Sweeper:
         if jobs:
             log.warning("sweeper re-published %d unstarted download job(s)", len(jobs))
         return len(rows) + len(jobs)
+
+    async def resume_generations(self) -> int:
+        """At the start of an embedded gateway: publish again, marked ``resume``, the work of the generations the
+        last process was running when it stopped (its in-process bus, and the work on it, died with it)."""
+        rows = await asyncio.get_running_loop().run_in_executor(None, running, self.db)
+        for row in rows:
+            await self.bus.publish(work_subject(row["runtime"]),
+                                   json.dumps({"generation_id": row["id"], "resume": True}).encode(),
+                                   msg_id=f"{row['id']}:resume:{int(time.time())}")
+        if rows:
+            log.warning("resuming %d unfinished generation(s)", len(rows))
+        return len(rows)
 
     async def resume_downloads(self) -> int:
         """At the start of an embedded gateway: the in-process bus died with the last process, and with it the

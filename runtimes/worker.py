@@ -81,9 +81,10 @@ class Worker:
             task.cancel()
 
     async def handle(self, delivery: Delivery) -> None:
-        generation_id = json.loads(delivery.data)["generation_id"]
+        payload = json.loads(delivery.data)
+        generation_id = payload["generation_id"]
         generation: Generation | None = await self._sync(self.app.start_generation, generation_id, self.name,
-                                                         delivery.message_id)
+                                                         delivery.message_id, bool(payload.get("resume")))
         if generation is None:  # finished already: redelivered or swept work
             await delivery.ack()
             return

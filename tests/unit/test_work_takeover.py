@@ -30,6 +30,7 @@ def test_a_generation_is_taken_over_only_from_its_own_message(app: Gateway) -> N
     assert app.start_generation(gid, "w2", None) is None
     taken = app.start_generation(gid, "w2", "msg-7")  # its message came back: w1 stopped keeping it alive
     assert taken.attempt == 2 and taken.delivery == "msg-7"
+    assert app.start_generation(gid, "w3", "msg-9", resume=True).attempt == 3  # the embedded start-up
     app.complete_generation(gid, model="openai:m", provider="openai", output={"text": "ok"}, usage={},
                             finish_reason="stop", latency_ms=1.0, ttft_ms=None)
     assert app.start_generation(gid, "w3", "msg-7") is None  # finished: nothing to do

@@ -13,9 +13,8 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.catalog import CatalogModel
 from domain.downloads import ACTIVE, COMPLETED, DownloadJob
-from domain.downloads import RUNNING as DOWNLOAD_RUNNING
 from domain.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
-from domain.generations import RUNNING, Generation
+from domain.generations import Generation
 from domain.sessions import ChatSession
 from domain.users import User
 from infra.passwords import ApiKeys, Passwords
@@ -186,14 +185,10 @@ class Gateway(Application[UUID]):
     @retry_on_conflict
     def start_generation(self, generation_id: str, worker: str, delivery: str | None = None,
                          resume: bool = False) -> Generation | None:
-        """Mark the generation started by the work message ``delivery``; ``None`` when there is nothing to do: it
-        finished already, or it runs from another message (a sweeper's copy). The message it runs from coming
-        back means its holder stopped keeping it alive (died): that is taken over. Decided by the message's
-        identity, not the bus's delivery count, which NATS restarts at 1 after a delivery it counts as failed.
-        ``resume``: the embedded start-up takes over what its previous process was running."""
+        """Mark the generation started by the work message ``delivery``; ``None`` when that message may not start
+        it (``WorkItem.may_start``)."""
         generation = self.get_generation(generation_id)
-        if generation.is_terminal or (generation.status == RUNNING and not resume
-                                      and (delivery is None or delivery != generation.delivery)):
+        if not generation.may_start(delivery, resume):
             return None
         generation.start(worker, delivery)
         self.save(generation)
@@ -236,25 +231,34 @@ class Gateway(Application[UUID]):
             raise NotFound(f"No job {job_id}.")
         return job
 
-    def find_model(self, model_id: str) -> CatalogModel | None:
-        """The registered local model ``local:<name>``; None when unknown or removed."""
+    def _catalog_model(self, model_id: str) -> CatalogModel | None:
+        """The ``CatalogModel`` of ``local:<name>``, removed or not; None when it was never registered."""
         try:
             model = self.repository.get(CatalogModel.create_id(model_id))
         except AggregateNotFoundError:
             return None
-        return model if isinstance(model, CatalogModel) and not model.removed else None
+        return model if isinstance(model, CatalogModel) else None
+
+    def find_model(self, model_id: str) -> CatalogModel | None:
+        """The registered local model ``local:<name>``; None when unknown or removed."""
+        model = self._catalog_model(model_id)
+        return model if model is not None and not model.removed else None
+
+    def _register(self, spec: dict[str, Any], model: CatalogModel | None) -> CatalogModel:
+        """``model`` (the known ``CatalogModel`` of that id, if any) registered again, or a new one; unsaved."""
+        if model is None:
+            return CatalogModel(**spec)
+        model.register_again(**spec)
+        return model
 
     @retry_on_conflict
     def register_local_model(self, **spec: Any) -> CatalogModel:
         """Register a model configured on this host (``LLM_API_LOCAL_*``); a no-op when already registered there."""
-        try:
-            model = self.repository.get(CatalogModel.create_id(spec["model_id"]))
-        except AggregateNotFoundError:
-            model = CatalogModel(**spec)
-        else:
-            if not model.removed and (model.location, model.runtime) == (spec["location"], spec["runtime"]):
-                return model
-            model.register_again(**spec)
+        known = self._catalog_model(spec["model_id"])
+        wanted = (spec["location"], spec["runtime"])
+        if known is not None and not known.removed and (known.location, known.runtime) == wanted:
+            return known
+        model = self._register(spec, known)
         self.save(model)
         return model
 
@@ -321,11 +325,10 @@ class Gateway(Application[UUID]):
     @retry_on_conflict
     def start_download(self, job_id: str, worker: str, delivery: str | None = None,
                        resume: bool = False) -> DownloadJob | None:
-        """Mark the job started; ``None`` when it finished already or runs elsewhere (see ``start_generation``).
-        ``resume``: the embedded start-up takes over the jobs its previous process was running."""
+        """Mark the job started by the work message ``delivery``; ``None`` when that message may not start it
+        (``WorkItem.may_start``)."""
         job = self.get_download(job_id)
-        if job.is_terminal or (job.status == DOWNLOAD_RUNNING and not resume
-                               and (delivery is None or delivery != job.delivery)):
+        if not job.may_start(delivery, resume):
             return None
         job.start(worker, delivery)
         self.save(job)
@@ -352,13 +355,7 @@ class Gateway(Application[UUID]):
         spec = {"model_id": job.model_id, "name": job.model["name"], "version": job.model["version"],
                 "modality": job.model["modality"], "runtime": runtime, "location": location,
                 "size_bytes": size_bytes, "source": {**job.source, "revision": job.plan.get("commit_sha")}}
-        try:
-            model = self.repository.get(CatalogModel.create_id(job.model_id))
-        except AggregateNotFoundError:
-            model = CatalogModel(**spec)
-        else:
-            model.register_again(**spec)
-        self.save(job, model)
+        self.save(job, self._register(spec, self._catalog_model(job.model_id)))
         return job
 
     @retry_on_conflict
@@ -391,11 +388,8 @@ class Gateway(Application[UUID]):
 
     def model_removed(self, model_id: str) -> bool:
         """Whether ``local:<name>`` was registered once and is removed now."""
-        try:
-            model = self.repository.get(CatalogModel.create_id(model_id))
-        except AggregateNotFoundError:
-            return False
-        return isinstance(model, CatalogModel) and model.removed
+        model = self._catalog_model(model_id)
+        return model is not None and model.removed
 
     @retry_on_conflict
     def remove_model(self, model_id: str) -> CatalogModel:

@@ -13,13 +13,14 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict
+from domain.work import RUNNING, WorkItem
 
-QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = "queued", "running", "completed", "failed", "cancelled"
+QUEUED, COMPLETED, FAILED, CANCELLED = "queued", "completed", "failed", "cancelled"
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
 ACTIVE = frozenset({QUEUED, RUNNING})
 
 
-class DownloadJob(Aggregate):
+class DownloadJob(WorkItem, Aggregate):
     """``model`` is ``{"id", "name", "version", "modality"}`` (the catalogue id is ``local:<id>``), ``source``
     ``{"type": "huggingface", "id": <repo>}``, ``options`` ``{"revision", "allow_patterns"}`` and ``plan`` the
     files pinned to one commit when the job was requested (``infra.hub.DownloadPlan.to_dict()``)."""
@@ -40,7 +41,7 @@ class DownloadJob(Aggregate):
         self.plan = plan
         self.status = QUEUED
         self.attempt = 0
-        self.delivery: str | None = None  # the work message being run (see ``Gateway.start_generation``)
+        self.delivery: str | None = None  # see ``WorkItem.may_start``
         self.cancel_requested = False
         self.bytes_done = 0
         self.bytes_total = sum(int(f["size"]) for f in plan.get("files", []))

@@ -7,12 +7,13 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict
+from domain.work import RUNNING, WorkItem
 
-QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = "queued", "running", "completed", "failed", "cancelled"
+QUEUED, COMPLETED, FAILED, CANCELLED = "queued", "completed", "failed", "cancelled"
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
 
 
-class Generation(Aggregate):
+class Generation(WorkItem, Aggregate):
     """``targets`` lists the models to try in order (fallback), each ``{"model", "runtime", "location"}``."""
 
     @event("Requested")
@@ -29,7 +30,7 @@ class Generation(Aggregate):
         self.stream = stream
         self.status = QUEUED
         self.attempt = 0
-        self.delivery: str | None = None  # the work message being run (see ``Gateway.start_generation``)
+        self.delivery: str | None = None  # see ``WorkItem.may_start``
         self.result: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import os
@@ -11,6 +13,7 @@ import shutil
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,55 +142,24 @@ def migrate_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def users_create(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
-    from api.bootstrap import key_hash_secret, migrate
-    from commands.service import Gateway
-    from domain.errors import GatewayError
-    from infra.eventstore import eventstore_env
-    from infra.passwords import ApiKeys, Passwords
+def reports_gateway_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A command that meets a ``GatewayError`` prints its message and exits 1."""
 
-    migrate(settings)
-    app = Gateway(eventstore_env(settings, create_table=False), passwords=Passwords(),
-                  api_keys=ApiKeys(key_hash_secret(settings)))
-    try:
-        user, key_id, plaintext = app.register_user(args.username, args.password, args.admin)
-    except GatewayError as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
-    if args.json:
-        print(json.dumps({"user_id": str(user.id), "username": user.username, "api_key": plaintext,
-                          "is_admin": user.is_admin, "key_id": key_id}))
-    else:
-        print(f"created user {user.username} ({user.id}){' as admin' if user.is_admin else ''}")
-        print(f"API key (shown once): {plaintext}")
-    return 0
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from domain.errors import GatewayError
 
+        try:
+            return command(args)
+        except GatewayError as error:
+            print(f"error: {error.message}", file=sys.stderr)
+            return 1
 
-def users_disable(args: argparse.Namespace) -> int:
-    """Lock a user out: every key they hold stops working, on running servers too."""
-    settings = load_settings(args)
-    from domain.errors import GatewayError, NotFound
-    from domain.users import User
-
-    app = open_gateway(settings)
-    try:
-        app.disable_user(User.create_id(args.username))
-    except NotFound:
-        print(f"error: no user named {args.username!r}", file=sys.stderr)
-        return 1
-    except GatewayError as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
-    print(f"disabled {args.username}")
-    return 0
+    return run
 
 
 def open_gateway(settings: Any) -> Any:
+    """The event store for a command of this process (tables created first); close it after."""
     from api.bootstrap import key_hash_secret, migrate
     from commands.service import Gateway
     from infra.eventstore import eventstore_env
@@ -198,6 +170,44 @@ def open_gateway(settings: Any) -> Any:
                    api_keys=ApiKeys(key_hash_secret(settings)))
 
 
+@contextlib.contextmanager
+def opened_gateway(settings: Any) -> Iterator[Any]:
+    app = open_gateway(settings)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@reports_gateway_errors
+def users_create(args: argparse.Namespace) -> int:
+    with opened_gateway(load_settings(args)) as app:
+        user, key_id, plaintext = app.register_user(args.username, args.password, args.admin)
+    if args.json:
+        print(json.dumps({"user_id": str(user.id), "username": user.username, "api_key": plaintext,
+                          "is_admin": user.is_admin, "key_id": key_id}))
+    else:
+        print(f"created user {user.username} ({user.id}){' as admin' if user.is_admin else ''}")
+        print(f"API key (shown once): {plaintext}")
+    return 0
+
+
+@reports_gateway_errors
+def users_disable(args: argparse.Namespace) -> int:
+    """Lock a user out: every key they hold stops working, on running servers too."""
+    from domain.errors import NotFound
+    from domain.users import User
+
+    with opened_gateway(load_settings(args)) as app:
+        try:
+            app.disable_user(User.create_id(args.username))
+        except NotFound:
+            raise NotFound(f"no user named {args.username!r}") from None
+    print(f"disabled {args.username}")
+    return 0
+
+
+@reports_gateway_errors
 def models_pull(args: argparse.Namespace) -> int:
     """Download a model from the hub here, with a progress bar, through the same code path as the download worker
     (a ``DownloadJob`` owned by ``cli``); the model is registered as ``local:<id>``."""
@@ -207,7 +217,6 @@ def models_pull(args: argparse.Namespace) -> int:
 
     from api.schemas import DownloadModelIn
     from domain.downloads import COMPLETED
-    from domain.errors import GatewayError
     from infra.hub import HubClient
     from runtimes.downloads import model_dir, run_download
 
@@ -217,10 +226,9 @@ def models_pull(args: argparse.Namespace) -> int:
         print(f"error: {error.errors()[0]['msg']} (give --id)", file=sys.stderr)
         return 2
     model_id = f"local:{spec.id}"
-    app = open_gateway(settings)
     hub = HubClient.from_settings(settings, poll_s=0.2)
     cancel = threading.Event()
-    try:
+    with opened_gateway(settings) as app:
         job = app.reusable_download(model_id, args.repo)
         if job is None:
             plan = hub.plan(args.repo, args.revision, args.file or None)
@@ -243,11 +251,6 @@ def models_pull(args: argparse.Namespace) -> int:
             task = bar.add_task(args.repo, total=started.bytes_total)
             final = run_download(app, hub, started, model_dir(settings, model_id), cancel,
                                  on_bytes=lambda done, total, current: bar.update(task, completed=done, total=total))
-    except GatewayError as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
     if final.status != COMPLETED:
         print(f"error: {final.error['message'] if final.error else final.status}", file=sys.stderr)
         return 1
@@ -256,12 +259,8 @@ def models_pull(args: argparse.Namespace) -> int:
 
 
 def models_list(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
-    app = open_gateway(settings)
-    try:
+    with opened_gateway(load_settings(args)) as app:
         models = app.local_models()
-    finally:
-        app.close()
     if args.json:
         print(json.dumps([{"id": m.model_id, "name": m.name, "version": m.model_version, "modality": m.modality,
                            "runtime": m.runtime, "size_bytes": m.size_bytes, "location": m.location}
@@ -274,21 +273,15 @@ def models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+@reports_gateway_errors
 def models_rm(args: argparse.Namespace) -> int:
     """Remove a downloaded model from the catalogue and delete its files."""
     settings = load_settings(args)
-    from domain.errors import GatewayError
     from runtimes.downloads import model_dir, remove_model_files
 
     model_id = args.id if args.id.startswith("local:") else f"local:{args.id}"
-    app = open_gateway(settings)
-    try:
+    with opened_gateway(settings) as app:
         app.remove_model(model_id)
-    except GatewayError as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        return 1
-    finally:
-        app.close()
     remove_model_files(model_dir(settings, model_id))
     print(f"removed {model_id}")
     return 0

@@ -3,13 +3,14 @@ registered while the relay is down is listed once the models view has it (as the
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.fakes.hf_hub import FakeHub
-from tests.support.processes import cli, production_gateway
+from tests.support.processes import PLUGGABLY, ROOT, cli, production_gateway
 
 
 @pytest.fixture
@@ -31,3 +32,9 @@ def test_listing_shows_a_model_the_relay_has_not_delivered(tmp_path: Any, hub: F
             cli(["project", "--rebuild", "models"], gateway.env)  # the models view has it; still no relay
             listed = {m["id"]: m for m in client.get("/v1/models").json()["models"]}
             assert listed["local:quiet"]["status"] == "available" and listed["local:quiet"]["modality"] == "text"
+        assert (gateway.data_dir / "models" / "quiet").is_dir()
+        assert cli(["models", "rm", "quiet"], gateway.env).strip() == "removed local:quiet"
+        assert not (gateway.data_dir / "models" / "quiet").exists()
+        again = subprocess.run([*PLUGGABLY, "models", "rm", "local:quiet"], cwd=ROOT, env=gateway.env,
+                               capture_output=True, text=True)
+        assert again.returncode == 1 and "error: No local model local:quiet." in again.stderr

@@ -25,12 +25,12 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from domain.errors import InvalidRequest, RuntimeFailure
-from runtimes.base import TEXT_PARAMETERS, GenerationRequest, Result, TextDelta, Usage
-from runtimes.local import Emit, LocalRuntime, ModelPool
-from runtimes.local.llamacpp import TEXT_SPEC
+from runtimes.base import GenerationRequest, Result, TextDelta, Usage
+from runtimes.local import Emit, ModelPool
+from runtimes.local.llamacpp import GGUFTextRuntime
 
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,13 +115,8 @@ class _Child:
                 stream.close()
 
 
-class CTransformersRuntime(LocalRuntime):
+class CTransformersRuntime(GGUFTextRuntime):
     name = "ctransformers"
-    modalities = frozenset({"text"})
-    stream_window = 64
-    parameters: ClassVar[dict[str, frozenset[str]]] = {"text": TEXT_PARAMETERS}
-    default_setting = "local_text_model_path"
-    spec = TEXT_SPEC
 
     def __init__(self, settings: Any, pool: ModelPool | None = None, *, context_length: int = 2048) -> None:
         super().__init__(settings, pool)

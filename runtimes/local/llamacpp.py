@@ -19,13 +19,18 @@ TEXT_SPEC = {
 assert set(TEXT_SPEC) == TEXT_PARAMETERS
 
 
-class LlamaCppRuntime(LocalRuntime):
-    name = "llamacpp"
+class GGUFTextRuntime(LocalRuntime):
+    """What the GGUF text runtimes (``llamacpp``, ``ctransformers``) share: one text API, one default model."""
+
     modalities = frozenset({"text"})
     stream_window = 64
     parameters: ClassVar[dict[str, frozenset[str]]] = {"text": TEXT_PARAMETERS}
     default_setting = "local_text_model_path"
     spec = TEXT_SPEC
+
+
+class LlamaCppRuntime(GGUFTextRuntime):
+    name = "llamacpp"
 
     def __init__(self, settings: Any, pool: ModelPool | None = None, *, n_ctx: int = 4096,
                  n_threads: int | None = None) -> None:

@@ -9,11 +9,15 @@ from collections.abc import Callable
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
-from api import errors
+from api import cors, errors
 from api.auth import Principal
 from api.bootstrap import Container
 from domain.errors import AuthenticationFailed
 from infra import metrics
+
+
+#: API routes that need no key: signing in is how a browser gets one.
+PUBLIC_PATHS = frozenset({"/v1/auth/login"})
 
 
 def container(request: Request) -> Container:
@@ -41,7 +45,7 @@ def api_key_of(request: Request) -> str | None:
 
 async def authenticate(request: Request) -> None:
     path = request.path
-    if not (path.startswith("/v1/") or path.startswith("/openai/v1/")):
+    if not (path.startswith("/v1/") or path.startswith("/openai/v1/")) or path in PUBLIC_PATHS:
         return
     key = api_key_of(request)
     if not key:
@@ -61,6 +65,7 @@ def create_app(c: Container, name: str = "pluggably", configure: Callable[[Sanic
     app.config.KEEP_ALIVE_TIMEOUT = 75
     app.ctx.container = c
     errors.install(app)
+    cors.install(app, c.settings.allowed_origins)
 
     @app.on_request(priority=100)
     async def begin(request: Request) -> None:
@@ -81,9 +86,9 @@ def create_app(c: Container, name: str = "pluggably", configure: Callable[[Sanic
         if response is not None:
             response.headers.setdefault("X-Request-ID", getattr(request.ctx, "request_id", ""))
 
-    from api.routes import account, credentials, generate, jobs, models, openai_compat, sessions, system
+    from api.routes import account, auth, credentials, generate, jobs, models, openai_compat, sessions, system, webapp
 
-    for module in (system, generate, sessions, account, credentials, models, jobs, openai_compat):
+    for module in (system, auth, generate, sessions, account, credentials, models, jobs, openai_compat, webapp):
         app.blueprint(module.bp)
 
     @app.before_server_start

@@ -20,12 +20,14 @@ from typing import Any, TypeVar
 
 from api.auth import Authenticator
 from commands.service import Gateway
+from commands.sign_in import SignIn
 from domain.errors import NotFound, ProviderNotConfigured
 from infra.artifacts import ArtifactStore
 from infra.bus import open_bus
 from infra.crypto import CredentialUnreadable, CredentialVault, load_master_key
 from infra.datakeys import SqlDataKeyStore
 from infra.eventstore import eventstore_env
+from infra.login_throttle import LoginThrottle
 from infra.passwords import ApiKeys, Passwords
 from infra.relay import Relay
 from infra.settings import Settings
@@ -71,6 +73,7 @@ def migrate(settings: Settings) -> None:
             Relay(app.recorder, app.mapper, db, bus=None).create_tables()  # type: ignore[arg-type]
             usage.create_tables(db)
             SqlDataKeyStore(db).create_table()
+            login_throttle(settings, db).create_tables()
         finally:
             db.close()
             app.close()
@@ -90,6 +93,10 @@ def migration_lock(settings: Settings) -> Iterator[None]:
         yield
 
 
+def login_throttle(settings: Settings, db: Any) -> LoginThrottle:
+    return LoginThrottle(db, settings.login_failure_limit, settings.login_failure_window_s)
+
+
 class Container:
     def __init__(self, settings: Settings, *, roles: set[str], runtimes: list[str] | None = None,
                  registry: RuntimeRegistry | None = None) -> None:
@@ -107,6 +114,7 @@ class Container:
         self.catalog.register_defaults(settings)
         self.projector = Projector(self.app, self.db, projections())
         self.auth = Authenticator(self.db, self.api_keys, self.projector, settings.read_your_writes_timeout_s)
+        self.sign_in = SignIn(self.app, self.passwords, login_throttle(settings, self.db), settings.session_ttl_s)
         self.artifacts = ArtifactStore(Path(settings.data_dir) / "artifacts")
         self.vault = CredentialVault(load_master_key(settings), SqlDataKeyStore(self.db))
         self.credentials = CredentialResolver(settings, self.user_credential)

@@ -20,6 +20,7 @@ STATUS: list[tuple[type[e.GatewayError], int]] = [
     (e.InvalidRequest, 422),
     (e.AuthenticationFailed, 401),
     (e.PermissionDenied, 403),
+    (e.RateLimited, 429),
     (e.NotFound, 404),
     (e.Conflict, 409),
     (e.GenerationCancelled, 409),

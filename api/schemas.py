@@ -121,6 +121,11 @@ class UserIn(Strict):
     admin: bool = False
 
 
+class LoginIn(Strict):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
 def parse(model: type[M], data: Any, *, prefix: str = "") -> M:
     if not isinstance(data, dict):
         raise InvalidRequest(f"The {prefix or 'request body'} must be a JSON object.", param=prefix or None)

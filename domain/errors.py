@@ -52,6 +52,18 @@ class NotFound(GatewayError):
     type = "not_found_error"
 
 
+class RateLimited(GatewayError):
+    """Too many attempts (e.g. failed sign-ins for one username); ``retry_after`` says when to try again."""
+
+    code = "rate_limited"
+    type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, param: str | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message, param=param, code=code)
+        self.retry_after = retry_after
+
+
 class Conflict(GatewayError):
     code = "conflict"
     type = "conflict_error"

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     # Security.
     master_key: SecretStr | None = None  # base64 32 bytes; unset: generated into data_dir/master.key (0600)
     key_hash_secret: SecretStr | None = None  # HMAC key for API key hashes; unset: derived from the master key
+    session_ttl_s: float = Field(43200.0, gt=0)  # lifetime of the key a password sign-in issues (12 h)
+    login_failure_limit: int = Field(5, ge=1)  # failed sign-ins per username and window before a 429
+    login_failure_window_s: float = Field(60.0, gt=0)
+    cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser ("*": any)
 
     # Behaviour.
     inline_max_bytes: int = 1_000_000
@@ -59,6 +63,9 @@ class Settings(BaseSettings):
     hf_endpoint: str | None = None
     hf_token: SecretStr | None = None  # for gated or private Hugging Face repositories
 
+    # The web app (PlugAI): the built files it serves at /; unset: frontend/dist of the source tree.
+    web_dir: Path | None = None
+
     runtimes: str | None = Field(default=None, description="comma-separated runtimes a worker serves")
 
     @property
@@ -68,6 +75,10 @@ class Settings(BaseSettings):
     @property
     def resolved_models_dir(self) -> Path:
         return self.models_dir or self.data_dir / "models"
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
 
     def secret(self, name: str) -> str | None:
         value = getattr(self, name, None)

@@ -89,12 +89,15 @@ class UsageMeter:
         return True
 
 
-def usage_for(db: SqlDatabase, owner_id: str) -> dict[str, Any]:
+def usage_for(db: SqlDatabase, owner_id: str, start: str | None = None, end: str | None = None) -> dict[str, Any]:
+    """The owner's usage per day, provider and model; ``start`` and ``end`` (``YYYY-MM-DD``, both included) bound
+    the days."""
     rows = db.query(
         "SELECT day AS date, provider, model, SUM(requests) AS requests, SUM(errors) AS errors, "
         "SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(images) AS images, "
         "SUM(meshes) AS meshes, SUM(cost_usd) AS cost_usd FROM usage_daily WHERE owner_id = %s "
-        "GROUP BY day, provider, model ORDER BY day, provider, model", (owner_id,))
+        "AND day >= %s AND day <= %s GROUP BY day, provider, model ORDER BY day, provider, model",
+        (owner_id, start or "0000-00-00", end or "9999-99-99"))
     keys = ("requests", "errors", "input_tokens", "output_tokens", "images", "meshes")
     for row in rows:
         for key in keys:

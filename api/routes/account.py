@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, file, empty
@@ -11,7 +12,7 @@ from sanic.response import json as json_response
 from api.app import container, fresh, principal
 from api.routes.generate import body_of
 from api.schemas import KeyIn, UserIn, parse
-from domain.errors import NotFound
+from domain.errors import InvalidRequest, NotFound
 from projections.keys import list_keys, list_users
 from projections.usage import usage_for
 
@@ -46,8 +47,22 @@ async def providers(request: Request) -> HTTPResponse:
 
 @bp.get("/v1/usage")
 async def usage(request: Request) -> HTTPResponse:
+    """Per day, provider and model; ``from`` and ``to`` (dates, both included) bound the days."""
     c, who = container(request), principal(request)
-    return json_response(await c.run(usage_for, c.db, who.user_id))
+    start, end = day_arg(request, "from"), day_arg(request, "to")
+    if start and end and start > end:
+        raise InvalidRequest("from is after to.", param="from")
+    return json_response(await c.run(usage_for, c.db, who.user_id, start, end))
+
+
+def day_arg(request: Request, name: str) -> str | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a date, e.g. 2026-01-24.", param=name) from None
 
 
 @bp.get("/v1/keys")

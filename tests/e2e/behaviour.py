@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -236,6 +236,59 @@ class GatewayBehaviour:
         row = usage["usage"][0]
         assert row["provider"] == "openai" and row["model"] == MODEL and row["date"]
         assert row["output_tokens"] == 3 + 4 and row["input_tokens"] > 0
+        with gateway.client(bob["api_key"]) as client:
+            day = date.fromisoformat(row["date"])
+            assert client.get("/v1/usage", params={"from": str(day), "to": str(day)}).json() == usage
+            later = client.get("/v1/usage", params={"from": str(day + timedelta(days=1))}).json()
+            assert later["usage"] == [] and later["totals"]["requests"] == 0
+            assert client.get("/v1/usage", params={"to": str(day - timedelta(days=1))}).json()["usage"] == []
+            assert_error_shape(client.get("/v1/usage", params={"from": "yesterday"}), 422)["param"] == "from"
+            assert_error_shape(client.get("/v1/usage", params={"from": str(day), "to": str(day - timedelta(days=1))}),
+                               422)
+
+    def test_sign_in_with_a_password_and_out(self, gateway: Any) -> None:
+        erin = gateway.user("erin")
+        answer = httpx.post(gateway.url + "/v1/auth/login", json={"username": "erin",
+                                                                  "password": "correct-horse-battery"})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["user"] == {"id": erin["user_id"], "username": "erin", "is_admin": False}
+        expires = datetime.fromisoformat(body["expires_at"])
+        assert timedelta(hours=11.9) < expires - datetime.now(timezone.utc) <= timedelta(hours=12)
+        with gateway.client(body["api_key"]) as session:
+            assert session.get("/v1/me").json()["key_id"] == body["key_id"]
+            keys = {k["key_id"]: k for k in session.get("/v1/keys").json()["keys"]}
+            assert keys[body["key_id"]]["name"] == "web session" and keys[body["key_id"]]["expires_at"]
+            assert session.post("/v1/auth/logout").status_code == 204
+            assert_error_shape(session.get("/v1/me"), 401)
+            assert_error_shape(session.post("/v1/auth/logout"), 401)
+        with gateway.client(erin["api_key"]) as other:  # signing out revoked that key only
+            assert other.get("/v1/me").status_code == 200
+        assert httpx.post(gateway.url + "/v1/auth/login",  # usernames are not case-sensitive
+                          json={"username": "ERIN", "password": "correct-horse-battery"}).status_code == 200
+
+    def test_failed_sign_ins_look_alike_and_are_limited(self, gateway: Any, client: Any) -> None:
+        frank = gateway.user("frank")
+
+        def login(username: str, password: str) -> httpx.Response:
+            return httpx.post(gateway.url + "/v1/auth/login", json={"username": username, "password": password})
+
+        unknown = assert_error_shape(login("nobody-here", "correct-horse-battery"), 401, "invalid_credentials")
+        wrong = assert_error_shape(login("frank", "not-the-password"), 401, "invalid_credentials")
+        assert {**unknown, "request_id": ""} == {**wrong, "request_id": ""}
+        for _ in range(4):
+            assert_error_shape(login("frank", "still-wrong"), 401, "invalid_credentials")
+        throttled = login("frank", "correct-horse-battery")  # the sixth try, right or wrong, waits
+        assert_error_shape(throttled, 429, "too_many_sign_ins")
+        assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+        assert login("erin-or-anyone", "x").status_code == 401  # other usernames are not held back
+        assert_error_shape(login("frank", "x" * 2000), 422)  # validation says what is wrong, not the password
+        assert "x" * 20 not in login("frank", "x" * 2000).text
+        client.post(f"/v1/admin/users/{frank['user_id']}/disable")
+        grace = gateway.user("grace")
+        client.post(f"/v1/admin/users/{grace['user_id']}/disable")
+        assert_error_shape(login("grace", "correct-horse-battery"), 403, "account_disabled")
+        assert_error_shape(login("grace", "wrong-password"), 401, "invalid_credentials")
 
     def test_revoked_key_stops_working(self, gateway: Any, client: Any) -> None:
         issued = client.post("/v1/keys", json={"name": "temp"}).json()

@@ -22,7 +22,9 @@ def test_no_generated_request_gets_a_server_error(tmp_path: Path, openai_fake: A
             result = subprocess.run(
                 [sys.executable, "-m", "schemathesis.cli", "run", "docs/contracts/openapi.yaml", "-u", gateway.url,
                  "-H", f"X-API-Key: {key}", "-c", "not_a_server_error", "--max-examples", "20",
-                 "--request-timeout", "20", "--exclude-path-regex", "/events$", "--seed", "1"],
+                 "--request-timeout", "20", "--exclude-path-regex", "/events$",
+                 # signing out would revoke the fuzzer's own key, and every later request would be a 401
+                 "--exclude-path", "/v1/auth/logout", "--seed", "1"],
                 cwd=ROOT, capture_output=True, text=True, timeout=600)
             assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
             assert " generated, " in result.stdout and " passed" in result.stdout

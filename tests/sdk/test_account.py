@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 
 import pytest
@@ -16,6 +17,8 @@ from llm_api_client import (
     NotFoundError,
     PermissionDeniedError,
     PluggablyClient,
+    RateLimitError,
+    UnprocessableEntityError,
 )
 
 from .conftest import HUB_REPOS, MODEL, tiny_text_model
@@ -253,3 +256,53 @@ async def test_async_admin_users(gateway, admin_key) -> None:
         assert made.is_admin
         assert (await admin.disable_user(made.user_id)).disabled
         assert {u.username: u.disabled for u in await admin.list_users()}["sdk-async-newcomer"]
+
+
+# -- signing in with a password ----------------------------------------------------------------------------------
+
+
+def test_login_and_logout(gateway, account) -> None:
+    with PluggablyClient.login(gateway.url, "sdk-user", "correct-horse-battery", max_retries=0) as session:
+        assert session.signed_in is not None and session.signed_in.user.username == "sdk-user"
+        assert session.signed_in.user.id == account["user_id"] and not session.signed_in.user.is_admin
+        assert session.signed_in.expires_at.tzinfo is not None
+        assert session.me().key_id == session.signed_in.key_id
+        assert "web session" in [k.name for k in session.list_keys()]
+        session.logout()
+        with pytest.raises(AuthenticationError):
+            session.me()
+    with pytest.raises(AuthenticationError) as wrong:
+        PluggablyClient.login(gateway.url, "sdk-user", "not-my-password")
+    assert wrong.value.code == "invalid_credentials" and wrong.value.status_code == 401
+
+
+async def test_async_login_and_logout(gateway) -> None:
+    session = await AsyncPluggablyClient.login(gateway.url, "sdk-user", "correct-horse-battery")
+    async with session:
+        assert (await session.me()).username == "sdk-user"
+        await session.logout()
+        with pytest.raises(AuthenticationError):
+            await session.me()
+
+
+def test_repeated_failed_logins_are_a_rate_limit_error_that_is_not_retried(gateway) -> None:
+    gateway.user("sdk-forgetful")
+    for _ in range(5):
+        with pytest.raises(AuthenticationError):
+            PluggablyClient.login(gateway.url, "sdk-forgetful", "guess")
+    with pytest.raises(RateLimitError) as throttled:
+        PluggablyClient.login(gateway.url, "sdk-forgetful", "correct-horse-battery", max_retries=2)
+    assert throttled.value.code == "too_many_sign_ins" and 1 <= throttled.value.retry_after <= 60
+    assert throttled.value.response.headers["x-should-retry"] == "false"  # so the retries did not wait it out
+
+
+def test_usage_of_a_date_range(client: PluggablyClient) -> None:
+    client.generate(ask("count me in a range"))
+    today = dt.datetime.now(dt.timezone.utc).date()
+    deadline = time.monotonic() + 10
+    while not (usage := client.get_usage(start=today, end=today.isoformat())).usage and time.monotonic() < deadline:
+        time.sleep(0.05)  # usage is a projection: it follows the events a moment later
+    assert {str(row.date) for row in usage.usage} == {today.isoformat()} and usage.totals["requests"] >= 1
+    assert client.get_usage(start=today + dt.timedelta(days=1)).usage == []
+    with pytest.raises(UnprocessableEntityError):
+        client.get_usage(start="last week")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import create_user
+
 README = Path(__file__).resolve().parents[2] / "clients" / "python" / "README.md"
 BRIEF = Path(os.environ.get("PLUGGABLY_PRODUCT_BRIEF", "/work/shared/PRODUCT-BRIEF.md"))
 
@@ -70,6 +72,7 @@ def test_the_brief_examples_run_as_written(gateway, api_key, client) -> None:
 
 
 def test_the_readme_examples_run(gateway, api_key) -> None:
+    create_user(gateway.env, "ada", password="a-long-password")  # the sign-in example's user
     blocks = python_blocks(README.read_text())
     assert len(blocks) >= 5
     output, _ = run(blocks, gateway.url, api_key)

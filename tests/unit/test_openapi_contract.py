@@ -126,11 +126,14 @@ def test_every_error_response_uses_the_shared_error_schema(spec) -> None:
 
 
 def test_v1_and_openai_routes_need_the_api_key_and_the_others_do_not(spec) -> None:
+    from api.app import PUBLIC_PATHS
+
     scheme = spec["components"]["securitySchemes"]["ApiKey"]
     assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-API-Key")
+    assert PUBLIC_PATHS == {"/v1/auth/login"}
     for method, path, _, op in operations(spec):
         security = op.get("security", spec.get("security", []))
-        if path.startswith(("/v1/", "/openai/v1/")):
+        if path.startswith(("/v1/", "/openai/v1/")) and path not in PUBLIC_PATHS:
             assert {"ApiKey": []} in security, f"{method} {path} must need X-API-Key"
             assert "401" in op["responses"], f"{method} {path} can answer 401"
         else:

@@ -56,6 +56,8 @@ from ._models import (
     SessionDetail,
     SessionHistory,
     SessionMessage,
+    SessionUser,
+    SignedIn,
     StreamEvent,
     TokenEvent,
     Usage,
@@ -79,5 +81,5 @@ __all__ = [
     "ErrorObject", "TokenEvent", "ProgressEvent", "DoneEvent", "ErrorEvent", "StreamEvent", "Generation",
     "Session", "SessionDetail", "SessionMessage", "SessionHistory", "HistoryEvent", "Provider", "UsageReport",
     "UsageRow", "Credential", "ApiKey", "NewApiKey", "Me", "User", "NewUser", "Model", "SearchResult", "SearchPage",
-    "Job",
+    "Job", "SignedIn", "SessionUser",
 ]

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from ._errors import APIConnectionError, APITimeoutError, retry_after_of
+from ._models import SignedIn
 
 T = TypeVar("T")
 
@@ -23,6 +24,8 @@ __version__ = "0.1.0"
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 DEFAULT_MAX_RETRIES = 2
+#: The placeholder key of a client that is signing in (never sent: the sign-in call is anonymous).
+SIGNING_IN = "(signing in)"
 INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 60.0
@@ -39,6 +42,7 @@ class Call(Generic[T]):
     params: Mapping[str, Any] | None = None
     json: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    anonymous: bool = False  # sent without the API key (signing in)
 
 
 class BaseClient:
@@ -57,12 +61,15 @@ class BaseClient:
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) or timeout is None else httpx.Timeout(timeout)
         self.max_retries = max_retries
         self._default_headers = dict(default_headers or {})
+        #: Set by ``login()``: who signed in, and when the key expires.
+        self.signed_in: SignedIn | None = None
 
     # -- requests --------------------------------------------------------------------------------------------
 
-    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        return {"X-API-Key": self.api_key, "Accept": "application/json",
-                "User-Agent": f"pluggably-llm-client/{__version__}", **self._default_headers, **(extra or {})}
+    def _headers(self, extra: Mapping[str, str] | None = None, *, anonymous: bool = False) -> dict[str, str]:
+        key = {} if anonymous else {"X-API-Key": self.api_key}
+        return {**key, "Accept": "application/json", "User-Agent": f"pluggably-llm-client/{__version__}",
+                **self._default_headers, **(extra or {})}
 
     def _url(self, path: str) -> str:
         return self.base_url + path

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import httpx
 
 from . import _endpoints as api
-from ._base import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, BaseClient, Call, artifact_path
+from ._base import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, SIGNING_IN, BaseClient, Call, artifact_path
 from ._errors import status_error
 from ._models import (
     ApiKey,
@@ -58,6 +58,24 @@ class PluggablyClient(BaseClient):
                          default_headers=default_headers)
         self._http = http_client or httpx.Client(timeout=self.timeout)
 
+    @classmethod
+    def login(cls, base_url: str, username: str, password: str, **options: Any) -> PluggablyClient:
+        """Sign in with a password: a client holding a new ``web session`` key that expires
+        (``client.signed_in.expires_at``; the server's ``LLM_API_SESSION_TTL_S``, 12 h by default). ``options`` are
+        the constructor's. A wrong password raises ``AuthenticationError``; too many, ``RateLimitError``."""
+        client = cls(base_url, SIGNING_IN, **options)
+        try:
+            client.signed_in = client._call(api.login(username, password))
+        except BaseException:
+            client.close()
+            raise
+        client.api_key = client.signed_in.api_key
+        return client
+
+    def logout(self) -> None:
+        """Sign out: revoke the API key this client holds (any key; it answers 401 from now on)."""
+        self._call(api.logout())
+
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
@@ -74,7 +92,7 @@ class PluggablyClient(BaseClient):
         attempt = 0
         while True:
             request = self._http.build_request(call.method, self._url(call.path), params=self._params(call.params),
-                                               json=call.json, headers=self._headers(call.headers),
+                                               json=call.json, headers=self._headers(call.headers, anonymous=call.anonymous),
                                                timeout=self.timeout)
             try:
                 response = self._http.send(request, stream=stream)
@@ -159,9 +177,10 @@ class PluggablyClient(BaseClient):
         """The providers and whether each is configured for the caller (own credential, server's, local)."""
         return self._call(api.list_providers())
 
-    def get_usage(self) -> UsageReport:
-        """The caller's usage per day and model, with totals."""
-        return self._call(api.get_usage())
+    def get_usage(self, *, start: dt.date | str | None = None, end: dt.date | str | None = None) -> UsageReport:
+        """The caller's usage per day and model, with totals; ``start`` and ``end`` (days, both included) bound
+        it."""
+        return self._call(api.get_usage(start, end))
 
     def list_keys(self) -> list[ApiKey]:
         """The caller's API keys (never their secrets)."""

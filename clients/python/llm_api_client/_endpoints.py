@@ -25,6 +25,7 @@ from ._models import (
     Session,
     SessionDetail,
     SessionHistory,
+    SignedIn,
     UsageReport,
     User,
 )
@@ -110,6 +111,17 @@ def session_history(session_id: str, as_of: dt.datetime | str | None = None) -> 
                 lambda r: SessionHistory.model_validate(r.json()), params={"as_of": _iso(as_of)})
 
 
+# -- signing in --------------------------------------------------------------------------------------------------
+
+def login(username: str, password: str) -> Call[SignedIn]:
+    return Call("POST", "/v1/auth/login", lambda r: SignedIn.model_validate(r.json()),
+                json={"username": username, "password": password}, anonymous=True)
+
+
+def logout() -> Call[None]:
+    return Call("POST", "/v1/auth/logout", _none)
+
+
 # -- account -----------------------------------------------------------------------------------------------------
 
 def me() -> Call[Me]:
@@ -120,8 +132,15 @@ def list_providers() -> Call[list[Provider]]:
     return Call("GET", "/v1/providers", lambda r: [Provider.model_validate(p) for p in r.json()["providers"]])
 
 
-def get_usage() -> Call[UsageReport]:
-    return Call("GET", "/v1/usage", lambda r: UsageReport.model_validate(r.json()))
+def _day(value: dt.date | str | None) -> str | None:
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def get_usage(start: dt.date | str | None = None, end: dt.date | str | None = None) -> Call[UsageReport]:
+    return Call("GET", "/v1/usage", lambda r: UsageReport.model_validate(r.json()),
+                params={"from": _day(start), "to": _day(end)})
 
 
 def list_keys() -> Call[list[ApiKey]]:

@@ -273,6 +273,23 @@ class NewApiKey(_Response):
     api_key: str
 
 
+class SessionUser(_Response):
+    """The user a sign-in is for."""
+
+    id: str
+    username: str
+    is_admin: bool = False
+
+
+class SignedIn(_Response):
+    """A password sign-in: a new API key named ``web session`` (shown this once) that expires at ``expires_at``."""
+
+    api_key: str
+    key_id: str
+    expires_at: dt.datetime
+    user: SessionUser
+
+
 class Me(_Response):
     """Who the API key belongs to."""
 

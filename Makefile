@@ -5,12 +5,13 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml clients/python/pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
 TEST_STAMP := $(VENV)/.test-installed-$(shell cat pyproject.toml clients/python/pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
+BENCH_STAMP := $(VENV)/.bench-installed-$(shell cat pyproject.toml clients/python/pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # llama-cpp-python compiles from source: portable, using both cores; pip caches the wheel it builds.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install install-test run test bench clean
+.PHONY: install install-test install-bench run test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +41,18 @@ test: install-test
 	mkdir -p reports
 	$(PY) -m pytest -q --junitxml=reports/pytest.xml $(PYTEST_ARGS)
 
-bench: install-test
-	$(PY) bench/overhead.py
+# The benchmarks also need wrk (Debian's package; bench/harness.py installs it when missing) and py-spy.
+$(BENCH_STAMP): $(TEST_STAMP)
+	$(PIP) install -q -e ".[local,hub,test,bench]" -e clients/python
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+	rm -f $(VENV)/.bench-installed-*
+	touch $(BENCH_STAMP)
+
+install-bench: $(BENCH_STAMP)
+
+# The hot path: every figure of issue 10's table, direct and gateway side by side (BENCH_ARGS: see --help).
+bench: install-bench
+	$(PY) -m bench.hotpath $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) reports data .pytest_cache

@@ -11,7 +11,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install install-test install-bench run test bench clean
+# The web app (PlugAI) and the TypeScript SDK: one npm workspace (package.json, package-lock.json).
+NPM_STAMP := node_modules/.installed-$(shell cat package-lock.json 2>/dev/null | sha1sum | cut -c1-12)
+WEB_SOURCES := $(shell find frontend/src frontend/public clients/typescript/src -type f 2>/dev/null) \
+	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json \
+	clients/typescript/package.json clients/typescript/tsconfig.json docs/contracts/openapi.yaml
+WEB_BUILD := frontend/dist/index.html
+
+.PHONY: install install-test install-bench run test bench clean npm-install web chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +41,28 @@ $(TEST_STAMP): $(STAMP)
 
 install-test: $(TEST_STAMP)
 
-run: install
+$(NPM_STAMP): package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -f node_modules/.installed-*
+	touch $(NPM_STAMP)
+
+npm-install: $(NPM_STAMP)
+
+# Rebuilt when missing or older than its sources: the SDK's types from the contract, then the app.
+$(WEB_BUILD): $(NPM_STAMP) $(WEB_SOURCES)
+	npm run build --silent
+
+web: $(WEB_BUILD)
+
+# The browser tests drive Debian's Chromium (a test tool's own browser download cannot work here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+run: install web
 	$(VENV)/bin/pluggably serve --host 127.0.0.1 --port 8080
 
-test: install-test
+test: install-test web chromium
 	mkdir -p reports
 	$(PY) -m pytest -q --junitxml=reports/pytest.xml $(PYTEST_ARGS)
 
@@ -55,4 +80,4 @@ bench: install-bench
 	$(PY) -m bench.hotpath $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) reports data .pytest_cache
+	rm -rf $(VENV) reports data .pytest_cache node_modules frontend/dist clients/typescript/dist

@@ -126,6 +126,7 @@ async def disable_user(request: Request, user_id: str) -> HTTPResponse:
 async def users(request: Request) -> HTTPResponse:
     c, who = container(request), principal(request)
     who.require_admin()
+    await fresh(c)  # read-your-writes: a user just created or disabled is listed as such
     rows = await c.run(list_users, c.db)
     return json_response({"users": [{**r, "is_admin": bool(r["is_admin"]), "disabled": bool(r["disabled"])}
                                     for r in rows]})

@@ -22,7 +22,7 @@ API_PREFIXES = r"(?!(?:v1|openai)(?:/|$)|(?:health|ready|metrics)$)"
 IMMUTABLE = "public, max-age=31536000, immutable"
 #: The app renders model output as text or sanitised markdown; this policy is the second line of defence.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-       "media-src 'self' data: blob:; connect-src *; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+       "media-src 'self' data: blob:; connect-src * data: blob:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
        "frame-ancestors 'none'; form-action 'self'")
 PAGE_HEADERS = {"cache-control": "no-cache", "content-security-policy": CSP, "x-content-type-options": "nosniff",
                 "referrer-policy": "no-referrer"}

@@ -5,7 +5,8 @@ A fake is used in-process (``with OpenAIFake(api_key="k") as fake: fake.base_url
 (``python -m tests.fakes.openai_fake --port 0 --api-key K`` prints its base URL as the first stdout line). A
 subprocess fake is scripted and inspected over HTTP: ``POST /__fake__/script`` with
 ``{"error": {"status", "message", "retry_after", "times"}}``, ``{"delay": {"seconds", "times"}}`` or
-``{"fail_mid_stream": {"after_events", "mode", "times"}}``; ``GET /__fake__/requests``; ``POST /__fake__/reset``.
+``{"fail_mid_stream": {"after_events", "mode", "times"}}`` or ``{"hold": {"after_events", "times"}}`` (a stream that
+stops after that many events until ``POST /__fake__/release``); ``GET /__fake__/requests``; ``POST /__fake__/reset``.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ class ProviderFake:
         self._errors: collections.deque[dict[str, Any]] = collections.deque()
         self._delays: collections.deque[float] = collections.deque()
         self._stream_failures: collections.deque[tuple[int, str]] = collections.deque()
+        self._holds: collections.deque[int] = collections.deque()
+        self._released = threading.Event()
         self._server = _Server((host, port), _Handler)
         self._server.fake = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
@@ -181,12 +184,25 @@ class ProviderFake:
         with self._lock:
             self._stream_failures.extend([(after_events, mode)] * times)
 
+    def hold(self, after_events: int = 1, *, times: int = 1) -> None:
+        """Hold the next ``times`` streams after ``after_events`` events, until :meth:`release` (a reply that is
+        still being written, for as long as a test needs)."""
+        with self._lock:
+            self._released.clear()
+            self._holds.extend([after_events] * times)
+
+    def release(self) -> None:
+        """Let every held stream go on."""
+        self._released.set()
+
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
             self._errors.clear()
             self._delays.clear()
             self._stream_failures.clear()
+            self._holds.clear()
+        self._released.set()
 
     def api_requests(self, path_contains: str = "") -> list[RecordedRequest]:
         with self._lock:
@@ -243,7 +259,8 @@ class ProviderFake:
         if isinstance(reply, StreamReply):
             with self._lock:
                 failure = self._stream_failures.popleft() if self._stream_failures else None
-            self._write_stream(handler, reply, failure)
+                hold = self._holds.popleft() if self._holds else None
+            self._write_stream(handler, reply, failure, hold)
         else:
             self._write(handler, reply)
 
@@ -255,6 +272,9 @@ class ProviderFake:
         if command == "reset":
             self.reset()
             return Reply(200, {"ok": True})
+        if command == "release":
+            self.release()
+            return Reply(200, {"ok": True})
         if command == "script" and isinstance(request.body, dict):
             if "error" in request.body:
                 self.script_error(**request.body["error"])
@@ -262,6 +282,8 @@ class ProviderFake:
                 self.script_delay(**request.body["delay"])
             if "fail_mid_stream" in request.body:
                 self.fail_mid_stream(**request.body["fail_mid_stream"])
+            if "hold" in request.body:
+                self.hold(**request.body["hold"])
             return Reply(200, {"ok": True})
         if command == "image.png":
             return Reply(200, png_bytes(64, 64, colour_of(request.query.get("prompt", ""))),
@@ -280,7 +302,7 @@ class ProviderFake:
         handler.wfile.flush()
 
     def _write_stream(self, handler: BaseHTTPRequestHandler, reply: StreamReply,
-                      failure: tuple[int, str] | None) -> None:
+                      failure: tuple[int, str] | None, hold: int | None = None) -> None:
         handler.send_response(200)
         handler.send_header("content-type", "text/event-stream; charset=utf-8")
         handler.send_header("cache-control", "no-cache")
@@ -294,7 +316,9 @@ class ProviderFake:
             events = events[:after]
             if mode == "error":
                 events = [*events, self.stream_error_event("The server had an error while streaming.")]
-        for event in events:
+        for index, event in enumerate(events):
+            if index == hold:
+                self._released.wait()
             data = event.encode()
             handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             handler.wfile.flush()

@@ -128,6 +128,16 @@ describe("chat", () => {
     expect(page.url()).toBe(url);
 
     const sessions = page.getByRole("complementary", { name: "Sessions" });
+    await sessions.getByRole("button", { name: "New chat" }).click();
+    await send(page, "a second thing");
+    await assistant(page).last().getByText("Echo: a second thing").waitFor();
+    await sessions.getByRole("link", { name: "remember this" }).click(); // back and forth between the two
+    await assistant(page).last().getByText("Echo: remember this").waitFor();
+    await sessions.getByRole("link", { name: "a second thing" }).click();
+    await assistant(page).last().getByText("Echo: a second thing").waitFor();
+    expect(await page.getByRole("log", { name: "Messages" }).getByText("remember this").count()).toBe(0);
+    await sessions.getByRole("listitem").filter({ hasText: "a second thing" }).getByRole("button", { name: "Delete" }).click();
+    await sessions.getByRole("link", { name: "a second thing" }).waitFor({ state: "detached" });
     await sessions.getByRole("listitem").filter({ hasText: "remember this" }).getByRole("button", { name: "Rename" }).click();
     await sessions.getByRole("textbox", { name: "New title" }).fill("Kept notes");
     await sessions.getByRole("button", { name: "Save" }).click();

@@ -75,9 +75,10 @@ export async function go(page: Page, label: string): Promise<void> {
 export async function screenshots(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const size = page.viewportSize() ?? DESKTOP;
-  await page.setViewportSize(DESKTOP);
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}-desktop.png`), fullPage: true });
-  await page.setViewportSize(PHONE);
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}-375.png`), fullPage: true });
+  for (const [viewport, suffix] of [[DESKTOP, "desktop"], [PHONE, "375"]] as const) {
+    await page.setViewportSize(viewport);
+    await page.evaluate(() => window.scrollTo(0, 0)); // the sticky bar at the top of the picture
+    await page.screenshot({ path: join(SCREENSHOTS, `${name}-${suffix}.png`), fullPage: true });
+  }
   await page.setViewportSize(size);
 }

@@ -160,7 +160,10 @@ function Conversation({ sessionId, models, modelsError, sessionModel, onChanged 
       if (!stream.current) setTurns([]);
       return;
     }
-    if (sessionId === createdHere.current) return; // this view is writing it
+    if (sessionId === createdHere.current) { // just created by this view, which is writing it
+      createdHere.current = null;
+      return;
+    }
     const controller = new AbortController();
     setLoading(true);
     setError(null);

@@ -231,6 +231,14 @@ describe("models", () => {
     await page.getByRole("listitem").filter({ has: bar }).getByRole("button", { name: "Cancel" }).click();
     await page.getByText("Cancelled.").waitFor();
     expect(await value()).toBeLessThan(100);
+
+    await page.getByRole("textbox", { name: "Search models" }).fill("tiny-llama-two"); // a small one, to the end
+    await page.getByRole("button", { name: "Search" }).click();
+    await results.getByRole("row", { name: /tiny-llama-two/ }).getByRole("button", { name: "Download" }).click();
+    await page.getByText("Downloaded.").waitFor();
+    const downloaded = page.getByRole("row", { name: /local:tiny-llama-two/ });
+    await downloaded.getByRole("button", { name: "Delete" }).click();
+    await downloaded.waitFor({ state: "detached" });
   });
 });
 

@@ -18,7 +18,7 @@ WEB_SOURCES := $(shell find frontend/src frontend/public clients/typescript/src 
 	clients/typescript/package.json clients/typescript/tsconfig.json docs/contracts/openapi.yaml
 WEB_BUILD := frontend/dist/index.html
 
-.PHONY: install install-test install-bench run test bench clean npm-install web chromium
+.PHONY: install install-test install-bench run test lint bench clean npm-install web chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +62,13 @@ chromium:
 run: install web
 	$(VENV)/bin/pluggably serve --host 127.0.0.1 --port 8080
 
-test: install-test web chromium
+# ruff (lint and format) and mypy on the server packages and the SDK: their scope is in pyproject.toml.
+lint: install-test
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
+	$(VENV)/bin/mypy
+
+test: lint web chromium
 	mkdir -p reports
 	$(PY) -m pytest -q --junitxml=reports/pytest.xml $(PYTEST_ARGS)
 
@@ -80,4 +86,4 @@ bench: install-bench
 	$(PY) -m bench.hotpath $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) reports data .pytest_cache node_modules frontend/dist clients/typescript/dist
+	rm -rf $(VENV) reports data .pytest_cache .mypy_cache .ruff_cache node_modules frontend/dist clients/typescript/dist

@@ -17,8 +17,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-FLAG_ENV = {"data_dir": "LLM_API_DATA_DIR", "host": "LLM_API_HOST", "port": "LLM_API_PORT",
-            "runtimes": "LLM_API_RUNTIMES"}
+FLAG_ENV = {
+    "data_dir": "LLM_API_DATA_DIR",
+    "host": "LLM_API_HOST",
+    "port": "LLM_API_PORT",
+    "runtimes": "LLM_API_RUNTIMES",
+}
 
 
 def load_settings(args: argparse.Namespace) -> Any:
@@ -35,19 +39,25 @@ def load_settings(args: argparse.Namespace) -> Any:
 
 
 def setup_logging(settings: Any) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def server_roles(settings: Any) -> set[str]:
+    from api.bootstrap import API, EVERY_ROLE
+
+    return set(EVERY_ROLE) if settings.embedded else {API}
 
 
 def app_factory() -> Any:
-    """Builds the Sanic app in each server process (Sanic's worker manager calls this after spawning)."""
+    """Builds the Sanic app in each spawned server process (Sanic's worker manager calls this)."""
     from api.app import create_app
-    from api.bootstrap import Container
+    from api.bootstrap import build
     from infra.settings import Settings
 
     settings = Settings()
-    roles = {"api", "worker", "projector"} if settings.embedded else {"api"}
-    return create_app(Container(settings, roles=roles))
+    return create_app(build(settings, server_roles(settings)))
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -60,22 +70,30 @@ def serve(args: argparse.Namespace) -> int:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    from api.bootstrap import migrate
+    from api.app import create_app
+    from api.bootstrap import build, migrate
 
-    migrate(settings)
     workers = args.workers
     if settings.embedded and workers > 1:
         logging.getLogger("pluggably").warning(
-            "the embedded default runs one process; set LLM_API_NATS_URL and LLM_API_DATABASE_URL for --workers")
+            "the embedded default runs one process; set LLM_API_NATS_URL and LLM_API_DATABASE_URL for --workers"
+        )
         workers = 1
+    if workers == 1:  # one process: the graph built once, migrated, served; no worker manager beside it
+        container = build(settings, server_roles(settings))
+        migrate(container)
+        app = create_app(container)
+        app.prepare(
+            host=settings.host, port=settings.port, workers=1, single_process=True, access_log=False, motd=False
+        )
+        Sanic.serve_single(primary=app)
+        return 0
+    with opened_container(settings):  # this process only migrates: each spawned worker builds its own graph
+        pass
     loader = AppLoader(factory=app_factory)
     app = loader.load()
-    app.prepare(host=settings.host, port=settings.port, workers=workers, single_process=workers == 1,
-                access_log=False, motd=False)
-    if workers == 1:
-        Sanic.serve_single(primary=app)  # one process: no worker manager beside it
-    else:
-        Sanic.serve(primary=app, app_loader=loader)
+    app.prepare(host=settings.host, port=settings.port, workers=workers, access_log=False, motd=False)
+    Sanic.serve(primary=app, app_loader=loader)
     return 0
 
 
@@ -103,10 +121,10 @@ def worker(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     setup_logging(settings)
     serve_metrics(args, settings)
-    from api.bootstrap import Container
+    from api.bootstrap import WORKER, build
 
     runtimes = [r.strip() for r in (settings.runtimes or "").split(",") if r.strip()] or None
-    container = Container(settings, roles={"worker"}, runtimes=runtimes)
+    container = build(settings, {WORKER}, runtimes=runtimes)
     served = container.registry.names() + (["download"] if container.serves_downloads else [])
     logging.getLogger("pluggably").info("worker serving %s", ", ".join(served))
     asyncio.run(_run_until_signalled(container))
@@ -116,17 +134,22 @@ def worker(args: argparse.Namespace) -> int:
 def project(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     setup_logging(settings)
-    from api.bootstrap import Container, migrate
+    from api.bootstrap import PROJECTOR, build, migrate
 
-    migrate(settings)
+    container = build(settings, {PROJECTOR})
+    migrate(container)
     serve_metrics(args, settings)
-    container = Container(settings, roles={"projector"})
     if args.rebuild:
-        if args.rebuild not in container.projector.projections:
-            print(f"unknown projection {args.rebuild!r}; known: {', '.join(container.projector.projections)}",
-                  file=sys.stderr)
-            return 2
-        container.projector.rebuild(args.rebuild)
+        try:
+            if args.rebuild not in container.projector.projections:
+                print(
+                    f"unknown projection {args.rebuild!r}; known: {', '.join(container.projector.projections)}",
+                    file=sys.stderr,
+                )
+                return 2
+            container.projector.rebuild(args.rebuild)
+        finally:
+            container.close()
         print(f"rebuilt {args.rebuild}")
         return 0
     asyncio.run(_run_until_signalled(container))
@@ -134,10 +157,8 @@ def project(args: argparse.Namespace) -> int:
 
 
 def migrate_command(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
-    from api.bootstrap import migrate
-
-    migrate(settings)
+    with opened_container(load_settings(args)):
+        pass
     print("migrated")
     return 0
 
@@ -158,25 +179,20 @@ def reports_gateway_errors(command: Callable[[argparse.Namespace], int]) -> Call
     return run
 
 
-def open_gateway(settings: Any) -> Any:
-    """The event store for a command of this process (tables created first); close it after."""
-    from api.bootstrap import key_hash_secret, migrate
-    from commands.service import Gateway
-    from infra.eventstore import eventstore_env
-    from infra.passwords import ApiKeys, Passwords
+@contextlib.contextmanager
+def opened_container(settings: Any) -> Iterator[Any]:
+    """The graph of a command of this process (``api.bootstrap.build``, tables created first), closed after."""
+    from api.bootstrap import opened
 
-    migrate(settings)
-    return Gateway(eventstore_env(settings, create_table=False), passwords=Passwords(),
-                   api_keys=ApiKeys(key_hash_secret(settings)))
+    with opened(settings) as container:
+        yield container
 
 
 @contextlib.contextmanager
 def opened_gateway(settings: Any) -> Iterator[Any]:
-    app = open_gateway(settings)
-    try:
-        yield app
-    finally:
-        app.close()
+    """The write side of a command of this process."""
+    with opened_container(settings) as container:
+        yield container.app
 
 
 @reports_gateway_errors
@@ -184,8 +200,17 @@ def users_create(args: argparse.Namespace) -> int:
     with opened_gateway(load_settings(args)) as app:
         user, key_id, plaintext = app.register_user(args.username, args.password, args.admin)
     if args.json:
-        print(json.dumps({"user_id": str(user.id), "username": user.username, "api_key": plaintext,
-                          "is_admin": user.is_admin, "key_id": key_id}))
+        print(
+            json.dumps(
+                {
+                    "user_id": str(user.id),
+                    "username": user.username,
+                    "api_key": plaintext,
+                    "is_admin": user.is_admin,
+                    "key_id": key_id,
+                }
+            )
+        )
     else:
         print(f"created user {user.username} ({user.id}){' as admin' if user.is_admin else ''}")
         print(f"API key (shown once): {plaintext}")
@@ -217,8 +242,8 @@ def models_pull(args: argparse.Namespace) -> int:
 
     from api.schemas import DownloadModelIn
     from domain.downloads import COMPLETED
-    from infra.hub import HubClient
-    from runtimes.downloads import model_dir, run_download
+    from downloads.files import model_dir
+    from downloads.worker import run_download
 
     try:
         spec = DownloadModelIn(id=args.id or args.repo.rsplit("/", 1)[-1], modality=args.modality)
@@ -226,17 +251,20 @@ def models_pull(args: argparse.Namespace) -> int:
         print(f"error: {error.errors()[0]['msg']} (give --id)", file=sys.stderr)
         return 2
     model_id = f"local:{spec.id}"
-    hub = HubClient.from_settings(settings, poll_s=0.2)
     cancel = threading.Event()
-    with opened_gateway(settings) as app:
+    with opened_container(settings) as container:
+        app, hub = container.app, container.hub()
         job = app.reusable_download(model_id, args.repo)
         if job is None:
             plan = hub.plan(args.repo, args.revision, args.file or None)
             job, _ = app.request_download(
-                owner_id="cli", model_id=model_id,
+                owner_id="cli",
+                model_id=model_id,
                 model={"id": spec.id, "name": spec.id, "version": args.revision, "modality": spec.modality},
                 source={"type": "huggingface", "id": args.repo},
-                options={"revision": args.revision, "allow_patterns": args.file or None}, plan=plan.to_dict())
+                options={"revision": args.revision, "allow_patterns": args.file or None},
+                plan=plan.to_dict(),
+            )
         if job.status == COMPLETED:
             print(f"{model_id} is already downloaded")
             return 0
@@ -245,16 +273,28 @@ def models_pull(args: argparse.Namespace) -> int:
             print(f"error: {model_id} is being downloaded already (job {job.id})", file=sys.stderr)
             return 1
         signal.signal(signal.SIGINT, lambda *_: cancel.set())  # Ctrl-C cancels cleanly: no partial files left
-        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   TimeRemainingColumn())
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns) as bar:
             task = bar.add_task(args.repo, total=started.bytes_total)
-            final = run_download(app, hub, started, model_dir(settings, model_id), cancel,
-                                 on_bytes=lambda done, total, current: bar.update(task, completed=done, total=total))
+            final = run_download(
+                app,
+                hub,
+                started,
+                model_dir(settings, model_id),
+                cancel,
+                on_bytes=lambda done, total, current: bar.update(task, completed=done, total=total),
+            )
     if final.status != COMPLETED:
         print(f"error: {final.error['message'] if final.error else final.status}", file=sys.stderr)
         return 1
-    print(f"{model_id} downloaded ({final.result['size_bytes']:,} bytes) to {final.result['path']}")
+    result = final.result or {}
+    print(f"{model_id} downloaded ({result.get('size_bytes', 0):,} bytes) to {result.get('path')}")
     return 0
 
 
@@ -262,9 +302,22 @@ def models_list(args: argparse.Namespace) -> int:
     with opened_gateway(load_settings(args)) as app:
         models = app.local_models()
     if args.json:
-        print(json.dumps([{"id": m.model_id, "name": m.name, "version": m.model_version, "modality": m.modality,
-                           "runtime": m.runtime, "size_bytes": m.size_bytes, "location": m.location}
-                          for m in models]))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": m.model_id,
+                        "name": m.name,
+                        "version": m.model_version,
+                        "modality": m.modality,
+                        "runtime": m.runtime,
+                        "size_bytes": m.size_bytes,
+                        "location": m.location,
+                    }
+                    for m in models
+                ]
+            )
+        )
         return 0
     for m in models:
         print(f"{m.model_id}\t{m.modality}\t{m.runtime}\t{m.size_bytes or 0:,} bytes\t{m.location}")
@@ -277,7 +330,7 @@ def models_list(args: argparse.Namespace) -> int:
 def models_rm(args: argparse.Namespace) -> int:
     """Remove a downloaded model from the catalogue and delete its files."""
     settings = load_settings(args)
-    from runtimes.downloads import model_dir, remove_model_files
+    from downloads.files import model_dir, remove_model_files
 
     model_id = args.id if args.id.startswith("local:") else f"local:{args.id}"
     with opened_gateway(settings) as app:
@@ -300,8 +353,11 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=serve)
 
     p = sub.add_parser("worker", parents=[common], help="run runtime workers (production mode)")
-    p.add_argument("--runtimes", help="comma-separated runtimes to serve, \"download\" for model downloads "
-                                      "(default: all installed, and downloads)")
+    p.add_argument(
+        "--runtimes",
+        help='comma-separated runtimes to serve, "download" for model downloads '
+        "(default: all installed, and downloads)",
+    )
     p.add_argument("--metrics-port", type=int, help="serve this process's Prometheus metrics on that port")
     p.set_defaults(func=worker)
 

@@ -4,7 +4,7 @@ served at ``/`` is same-origin and needs none of it."""
 from __future__ import annotations
 
 from sanic import Request, Sanic
-from sanic.response import HTTPResponse, empty
+from sanic.response import BaseHTTPResponse, HTTPResponse, empty
 
 ALLOW_HEADERS = "Authorization, Content-Type, Last-Event-ID, X-API-Key, X-Request-ID"
 EXPOSE_HEADERS = "Retry-After, X-Generation-ID, X-Job-ID, X-Request-ID"
@@ -21,19 +21,26 @@ def install(app: Sanic, origins: frozenset[str]) -> None:
             return origin
         return None
 
-    @app.on_request(priority=200)  # before authentication: a preflight carries no API key
     async def preflight(request: Request) -> HTTPResponse | None:
         origin = allowed(request)
         if request.method != "OPTIONS" or origin is None or "access-control-request-method" not in request.headers:
             return None
-        return empty(headers={"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Methods": METHODS,
-                              "Access-Control-Allow-Headers": ALLOW_HEADERS, "Access-Control-Max-Age": "600",
-                              "Vary": "Origin"})
+        return empty(
+            headers={
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": METHODS,
+                "Access-Control-Allow-Headers": ALLOW_HEADERS,
+                "Access-Control-Max-Age": "600",
+                "Vary": "Origin",
+            }
+        )
 
-    @app.on_response
-    async def allow(request: Request, response: HTTPResponse) -> None:
+    async def allow(request: Request, response: BaseHTTPResponse) -> None:
         origin = allowed(request)
         if origin is not None and response is not None:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
             response.headers["Vary"] = "Origin"
+
+    app.register_middleware(preflight, "request", priority=200)  # before authentication: a preflight has no key
+    app.register_middleware(allow, "response")

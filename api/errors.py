@@ -1,4 +1,7 @@
-"""The one place where errors become HTTP: ``{"error": {"code", "message", "type", "param", "request_id"}}``."""
+"""The one place where errors become HTTP: ``{"error": {"code", "message", "type", "param", "request_id"}}``.
+
+The body itself is built by ``domain.errors.error_body`` (for the bus and SSE alike); here it gets its status.
+"""
 
 from __future__ import annotations
 
@@ -34,14 +37,24 @@ STATUS: list[tuple[type[e.GatewayError], int]] = [
     (e.ProviderError, 502),
 ]
 
-SANIC_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large",
-               415: "unsupported_media_type", 503: "unavailable"}
+SANIC_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    503: "unavailable",
+}
+SERVER_FAILED = "The server failed; the request id identifies it in the logs."
 
 
-def status_of(error: e.GatewayError) -> int:
-    for cls, status in STATUS:
-        if isinstance(error, cls):
+def status_of(error: type[e.GatewayError] | e.GatewayError) -> int:
+    cls = error if isinstance(error, type) else type(error)
+    for known, status in STATUS:
+        if issubclass(cls, known):
             return status
     return 500
 
@@ -50,15 +63,17 @@ def request_id_of(request: Request) -> str:
     return getattr(request.ctx, "request_id", None) or ""
 
 
-def error_response(request: Request, error: e.GatewayError, *, request_id: str | None = None) -> HTTPResponse:
-    body: dict[str, Any] = {"code": error.code, "message": error.message, "type": error.type,
-                            "param": error.param, "request_id": request_id or request_id_of(request)}
+def body_response(body: dict[str, Any], status: int | None = None) -> HTTPResponse:
+    """An error body (``error_body``'s shape, e.g. a generation's ``error`` event) as the HTTP answer; its status
+    from its code unless given."""
     headers = {}
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(retry_after)))
-        body["retry_after"] = retry_after
-    return json({"error": body}, status=status_of(error), headers=headers)
+    if body.get("retry_after") is not None:
+        headers["Retry-After"] = str(max(1, round(body["retry_after"])))
+    return json({"error": body}, status=status or status_of(e.error_class(body["code"])), headers=headers)
+
+
+def error_response(request: Request, error: e.GatewayError) -> HTTPResponse:
+    return body_response(error.body(request_id_of(request)), status_of(error))
 
 
 def install(app: Sanic) -> None:
@@ -70,14 +85,16 @@ def install(app: Sanic) -> None:
     async def sanic_error(request: Request, error: SanicException) -> HTTPResponse:
         status = getattr(error, "status_code", 500) or 500
         code = SANIC_CODES.get(status, "invalid_request" if status < 500 else "internal_error")
-        message = str(error) if status < 500 else "The server failed; the request id identifies it in the logs."
-        body = {"code": code, "message": message, "type": "invalid_request_error" if status < 500 else "server_error",
-                "param": None, "request_id": request_id_of(request)}
-        return json({"error": body}, status=status)
+        message = str(error) if status < 500 else SERVER_FAILED
+        body = e.error_body(
+            code,
+            message,
+            type_="invalid_request_error" if status < 500 else "server_error",
+            request_id=request_id_of(request),
+        )
+        return body_response(body, status)
 
     @app.exception(Exception)
     async def unexpected(request: Request, error: Exception) -> HTTPResponse:
         log.exception("unhandled error on %s %s (request %s)", request.method, request.path, request_id_of(request))
-        body = {"code": "internal_error", "message": "The server failed; the request id identifies it in the logs.",
-                "type": "server_error", "param": None, "request_id": request_id_of(request)}
-        return json({"error": body}, status=500)
+        return body_response(e.error_body("internal_error", SERVER_FAILED, request_id=request_id_of(request)), 500)

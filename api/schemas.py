@@ -1,19 +1,18 @@
-"""Request bodies and their validation. Every failure becomes an ``InvalidRequest`` that says what to fix."""
+"""The request bodies of ``/v1``, and what each becomes for its use case. Every failure becomes an
+``InvalidRequest`` that says what to fix (``domain.validation.parse``); a generation's ``parameters`` are checked
+by the runtimes that will run it (``Runtime.validate``)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from domain.errors import InvalidRequest
-from runtimes.base import IMAGE_PARAMETERS, MESH_PARAMETERS, TEXT_PARAMETERS
+from domain.validation import Strict, parse
+from services.downloads import Download
+from services.generation import Generate
 
-M = TypeVar("M", bound=BaseModel)
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+__all__ = ["parse"]
 
 
 class MessageIn(Strict):
@@ -62,44 +61,14 @@ class GenerateIn(Strict):
             return [None]
         return [self.model] if isinstance(self.model, str) else list(self.model)
 
-
-class TextParameters(Strict):
-    temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
-    top_p: float | None = Field(None, gt=0, le=1)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-
-
-class ImageParameters(Strict):
-    width: int | None = Field(None, ge=8, le=4096)
-    height: int | None = Field(None, ge=8, le=4096)
-    steps: int | None = Field(None, ge=1, le=500)
-    guidance: float | None = Field(None, ge=0, le=50)
-    negative_prompt: str | None = None
-    seed: int | None = None
-    n: int | None = Field(None, ge=1, le=10)
-
-
-class MeshParameters(Strict):
-    steps: int | None = Field(None, ge=1, le=500)
-    guidance: float | None = Field(None, ge=0, le=50)
-    seed: int | None = None
-    format: Literal["glb", "ply", "obj"] | None = None
-
-
-PARAMETER_MODELS: dict[str, type[Strict]] = {"text": TextParameters, "image": ImageParameters, "3d": MeshParameters}
-DEFAULT_PARAMETERS = {"text": TEXT_PARAMETERS, "image": IMAGE_PARAMETERS, "3d": MESH_PARAMETERS}
-
-
-def check_parameters(modality: str, parameters: dict[str, Any], accepted: frozenset[str]) -> dict[str, Any]:
-    unknown = sorted(set(parameters) - accepted)
-    if unknown:
-        raise InvalidRequest(f"Unknown parameter(s) {', '.join(unknown)} for {modality}; accepted: "
-                             f"{', '.join(sorted(accepted))}.", param=f"parameters.{unknown[0]}",
-                             code="unknown_parameter")
-    model = parse(PARAMETER_MODELS[modality], parameters, prefix="parameters")
-    return model.model_dump(exclude_none=True)
+    def order(self) -> Generate:
+        return Generate(
+            modality=self.modality,
+            models=self.models,
+            messages=self.input.as_messages(),
+            parameters=self.parameters,
+            stream=self.stream,
+        )
 
 
 class SessionIn(Strict):
@@ -126,24 +95,6 @@ class LoginIn(Strict):
     password: str = Field(min_length=1, max_length=1024)
 
 
-def parse(model: type[M], data: Any, *, prefix: str = "") -> M:
-    if not isinstance(data, dict):
-        raise InvalidRequest(f"The {prefix or 'request body'} must be a JSON object.", param=prefix or None)
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        problems = []
-        first = None
-        for item in error.errors():
-            loc = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(item["loc"]))
-            first = first or loc or None
-            message = item["msg"].removeprefix("Value error, ")
-            if item["type"] == "extra_forbidden":
-                message = "unknown field"
-            problems.append(f"{loc}: {message}" if loc else message)
-        raise InvalidRequest("Invalid request: " + "; ".join(problems) + ".", param=first) from None
-
-
 class CredentialIn(Strict):
     api_key: str = Field(min_length=1, max_length=4096)
     endpoint: str | None = Field(None, max_length=2048, pattern=r"^https?://")
@@ -168,8 +119,10 @@ class DownloadModelIn(Strict):
     def folder_name(cls, value: str) -> str:
         value = value.removeprefix("local:")
         if not value or not (value[0].isalnum() and all(ch.isalnum() or ch in "._-" for ch in value)):
-            raise ValueError("model.id must be letters, digits, '.', '_' or '-', starting with a letter or digit "
-                             "(it names the model, local:<id>, and its folder)")
+            raise ValueError(
+                "model.id must be letters, digits, '.', '_' or '-', starting with a letter or digit "
+                "(it names the model, local:<id>, and its folder)"
+            )
         return value
 
 
@@ -186,7 +139,7 @@ class DownloadOptionsIn(Strict):
     @classmethod
     def no_blank_pattern(cls, value: list[str] | None) -> list[str] | None:
         if value is not None and not all(p.strip() for p in value):
-            raise ValueError("allow_patterns must be non-empty globs such as \"*.gguf\"")
+            raise ValueError('allow_patterns must be non-empty globs such as "*.gguf"')
         return value
 
 
@@ -194,6 +147,20 @@ class DownloadIn(Strict):
     model: DownloadModelIn
     source: DownloadSourceIn
     options: DownloadOptionsIn = Field(default_factory=DownloadOptionsIn)
+
+    def order(self) -> Download:
+        spec = {
+            "id": self.model.id,
+            "name": self.model.name or self.model.id,
+            "version": self.model.version or self.options.revision,
+            "modality": self.model.modality,
+        }
+        return Download(
+            model=spec,
+            source=self.source.model_dump(),
+            revision=self.options.revision,
+            allow_patterns=self.options.allow_patterns,
+        )
 
 
 class ModelSearchIn(Strict):

@@ -25,7 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infra.hub import DownloadCancelled, HubClient  # noqa: E402
+from downloads.hub import DownloadCancelled, HubClient  # noqa: E402
 from tests.fakes.hf_hub import FakeHub  # noqa: E402
 from tests.support.processes import embedded_gateway  # noqa: E402
 

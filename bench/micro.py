@@ -150,12 +150,12 @@ async def _http_clients(base_url: str, n: int) -> dict[str, Any]:
     import httpx
 
     from runtimes.base import Credential, GenerationRequest, Message
-    from runtimes.providers.openai import OpenAIRuntime
+    from runtimes.providers.openai import OpenAIRuntime, OpenAISettings
 
     url = base_url + "/chat/completions"
     headers = {"Authorization": f"Bearer {API_KEY}"}
     figures: dict[str, Any] = {"n": n}
-    runtime = OpenAIRuntime(base_url)
+    runtime = OpenAIRuntime(OpenAISettings(base_url=base_url, _env_file=None))
     credential = Credential(api_key=API_KEY, source="server")
 
     def request(stream: bool) -> GenerationRequest:
@@ -254,14 +254,14 @@ def json_codecs(n: int) -> None:
 
 
 def validation(n: int) -> None:
-    from api.routes.openai_compat import ChatCompletionIn, chat_request
+    from api.openai.protocol import ChatCompletionIn
     from api.schemas import GenerateIn, parse
 
     generate = gateway_body("generate", False)
     chat = gateway_body("openai", False)
     emit("validation", {
         "generate_in": per_op(lambda: parse(GenerateIn, generate), n * 5),
-        "chat_completion_in_and_translation": per_op(lambda: chat_request(parse(ChatCompletionIn, chat)), n * 5)})
+        "chat_completion_in_and_translation": per_op(lambda: parse(ChatCompletionIn, chat).order(), n * 5)})
 
 
 # -- thread pool, in-process bus -------------------------------------------------------------------------------

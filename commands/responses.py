@@ -16,8 +16,9 @@ def generation_response(generation_id: str, modality: str, result: dict[str, Any
     }
 
 
-def error_object(code: str, message: str, *, request_id: str | None = None, type_: str = "server_error",
-                 param: str | None = None) -> dict[str, Any]:
+def error_object(
+    code: str, message: str, *, request_id: str | None = None, type_: str = "server_error", param: str | None = None
+) -> dict[str, Any]:
     return {"code": code, "message": message, "type": type_, "param": param, "request_id": request_id}
 
 

@@ -67,7 +67,7 @@ class Gateway(Application[UUID]):
     # Loading.
     def _get(self, cls: type[T], aggregate_id: str | UUID, what: str) -> T:
         try:
-            aggregate = self.repository.get(as_uuid(aggregate_id, what))
+            aggregate: Any = self.repository.get(as_uuid(aggregate_id, what))
         except AggregateNotFoundError:
             raise NotFound(f"No {what} {aggregate_id}.") from None
         if not isinstance(aggregate, cls):
@@ -77,8 +77,9 @@ class Gateway(Application[UUID]):
     def get_user(self, user_id: str | UUID) -> User:
         return self._get(User, user_id, "user")
 
-    def get_session(self, session_id: str | UUID, owner_id: str | None = None, *,
-                    include_deleted: bool = False) -> ChatSession:
+    def get_session(
+        self, session_id: str | UUID, owner_id: str | None = None, *, include_deleted: bool = False
+    ) -> ChatSession:
         session = self._get(ChatSession, session_id, "session")
         if (session.deleted and not include_deleted) or (owner_id is not None and session.owner_id != owner_id):
             raise NotFound(f"No session {session_id}.")
@@ -102,8 +103,13 @@ class Gateway(Application[UUID]):
         return user, key_id, plaintext
 
     @retry_on_conflict
-    def issue_api_key(self, user_id: str | UUID, name: str = "default", scopes: list[str] | None = None,
-                      expires_at: datetime | None = None) -> tuple[str, str]:
+    def issue_api_key(
+        self,
+        user_id: str | UUID,
+        name: str = "default",
+        scopes: list[str] | None = None,
+        expires_at: datetime | None = None,
+    ) -> tuple[str, str]:
         user = self.get_user(user_id)
         key_id, plaintext = self.api_keys.new()
         user.issue_api_key(key_id, name, self.api_keys.hash(plaintext), scopes or ["*"], expires_at)
@@ -129,8 +135,15 @@ class Gateway(Application[UUID]):
         return user
 
     @retry_on_conflict
-    def set_provider_credential(self, user_id: str | UUID, provider: str, ciphertext: str, last4: str,
-                                endpoint: str | None, api_version: str | None) -> None:
+    def set_provider_credential(
+        self,
+        user_id: str | UUID,
+        provider: str,
+        ciphertext: str,
+        last4: str,
+        endpoint: str | None,
+        api_version: str | None,
+    ) -> None:
         user = self.get_user(user_id)
         user.set_provider_credential(provider, ciphertext, last4, endpoint, api_version)
         self.save(user)
@@ -162,9 +175,18 @@ class Gateway(Application[UUID]):
 
     # Generations.
     @retry_on_conflict
-    def request_generation(self, *, owner_id: str, key_id: str | None, session_id: str | None, modality: str,
-                           targets: list[dict[str, str]], messages: list[dict[str, str]],
-                           parameters: dict[str, Any], stream: bool) -> Generation:
+    def request_generation(
+        self,
+        *,
+        owner_id: str,
+        key_id: str | None,
+        session_id: str | None,
+        modality: str,
+        targets: list[dict[str, str]],
+        messages: list[dict[str, str]],
+        parameters: dict[str, Any],
+        stream: bool,
+    ) -> Generation:
         """Record the request; in a session the user's message is appended in the same atomic save."""
         if not messages:
             raise InvalidRequest("Give input.prompt or input.messages.", param="input")
@@ -173,9 +195,16 @@ class Gateway(Application[UUID]):
         if session_id is not None:
             session = self.get_session(session_id, owner_id)
             context = [{"role": m["role"], "content": m["content"]} for m in session.messages]
-        generation = Generation(owner_id=owner_id, key_id=key_id, session_id=session_id, modality=modality,
-                                targets=targets, messages=context + messages, parameters=parameters,
-                                stream=stream)
+        generation = Generation(
+            owner_id=owner_id,
+            key_id=key_id,
+            session_id=session_id,
+            modality=modality,
+            targets=targets,
+            messages=context + messages,
+            parameters=parameters,
+            stream=stream,
+        )
         if session is not None:
             for message in messages:
                 session.append_message(message["role"], message["content"], str(generation.id))
@@ -183,8 +212,9 @@ class Gateway(Application[UUID]):
         return generation
 
     @retry_on_conflict
-    def start_generation(self, generation_id: str, worker: str, delivery: str | None = None,
-                         resume: bool = False) -> Generation | None:
+    def start_generation(
+        self, generation_id: str, worker: str, delivery: str | None = None, resume: bool = False
+    ) -> Generation | None:
         """Mark the generation started by the work message ``delivery``; ``None`` when that message may not start
         it (``WorkItem.may_start``)."""
         generation = self.get_generation(generation_id)
@@ -234,7 +264,7 @@ class Gateway(Application[UUID]):
     def _catalog_model(self, model_id: str) -> CatalogModel | None:
         """The ``CatalogModel`` of ``local:<name>``, removed or not; None when it was never registered."""
         try:
-            model = self.repository.get(CatalogModel.create_id(model_id))
+            model: Any = self.repository.get(CatalogModel.create_id(model_id))
         except AggregateNotFoundError:
             return None
         return model if isinstance(model, CatalogModel) else None
@@ -266,12 +296,14 @@ class Gateway(Application[UUID]):
         """Every registered local model, from the event store (for the CLI, which runs no projector)."""
         from eventsourcing.utils import get_topic
 
-        ids, start = [], 1
-        while notifications := self.recorder.select_notifications(start, 500,
-                                                                  topics=[get_topic(CatalogModel.Registered)]):
-            ids += [n.originator_id for n in notifications]
+        ids: list[UUID] = []
+        start = 1
+        while notifications := self.recorder.select_notifications(
+            start, 500, topics=[get_topic(CatalogModel.Registered)]
+        ):
+            ids += [as_uuid(n.originator_id, "model") for n in notifications]
             start = notifications[-1].id + 1
-        models = [self.repository.get(model_id) for model_id in dict.fromkeys(ids)]
+        models: list[CatalogModel] = [self.repository.get(model_id) for model_id in dict.fromkeys(ids)]
         return sorted((m for m in models if not m.removed), key=lambda m: m.model_id)
 
     def current_download(self, model_id: str) -> tuple[DownloadJob | None, int]:
@@ -281,7 +313,8 @@ class Gateway(Application[UUID]):
         (not a read model) is exact, and two requests racing to create job n collide on the event store's
         version check, so at most one job per model is ever queued or running.
         """
-        latest, generation = None, 1
+        latest: DownloadJob | None = None
+        generation = 1
         while (job_id := DownloadJob.create_id(model_id, generation)) in self.repository:
             latest = self.repository.get(job_id)
             generation += 1
@@ -295,8 +328,12 @@ class Gateway(Application[UUID]):
             return None
         if latest.status in ACTIVE or (latest.status == COMPLETED and self.find_model(model_id) is not None):
             if latest.source.get("id") != source_id:
-                raise Conflict(f"{model_id} is taken by a download of {latest.source.get('id')}; choose another "
-                               f"model.id (or remove that model first).", param="model.id", code="model_exists")
+                raise Conflict(
+                    f"{model_id} is taken by a download of {latest.source.get('id')}; choose another "
+                    f"model.id (or remove that model first).",
+                    param="model.id",
+                    code="model_exists",
+                )
             return latest
         return None
 
@@ -309,22 +346,38 @@ class Gateway(Application[UUID]):
         return job
 
     @retry_on_conflict
-    def request_download(self, *, owner_id: str, model_id: str, model: dict[str, Any], source: dict[str, Any],
-                         options: dict[str, Any], plan: dict[str, Any]) -> tuple[DownloadJob, bool]:
+    def request_download(
+        self,
+        *,
+        owner_id: str,
+        model_id: str,
+        model: dict[str, Any],
+        source: dict[str, Any],
+        options: dict[str, Any],
+        plan: dict[str, Any],
+    ) -> tuple[DownloadJob, bool]:
         """Record a download job; answers ``(job, created)``: the running (or completed) job of the same model is
         returned instead of a second one."""
         existing = self.join_download(model_id, source["id"], owner_id)
         if existing is not None:
             return existing, False
         _, generation = self.current_download(model_id)
-        job = DownloadJob(model_id=model_id, generation=generation, owner_id=owner_id, model=model, source=source,
-                          options=options, plan=plan)
+        job = DownloadJob(
+            model_id=model_id,
+            generation=generation,
+            owner_id=owner_id,
+            model=model,
+            source=source,
+            options=options,
+            plan=plan,
+        )
         self.save(job)
         return job, True
 
     @retry_on_conflict
-    def start_download(self, job_id: str, worker: str, delivery: str | None = None,
-                       resume: bool = False) -> DownloadJob | None:
+    def start_download(
+        self, job_id: str, worker: str, delivery: str | None = None, resume: bool = False
+    ) -> DownloadJob | None:
         """Mark the job started by the work message ``delivery``; ``None`` when that message may not start it
         (``WorkItem.may_start``)."""
         job = self.get_download(job_id)
@@ -335,8 +388,9 @@ class Gateway(Application[UUID]):
         return job
 
     @retry_on_conflict
-    def record_download_progress(self, job_id: str, bytes_done: int, bytes_total: int,
-                                 current_file: str) -> DownloadJob | None:
+    def record_download_progress(
+        self, job_id: str, bytes_done: int, bytes_total: int, current_file: str
+    ) -> DownloadJob | None:
         job = self.get_download(job_id)
         if job.is_terminal:
             return None
@@ -345,16 +399,32 @@ class Gateway(Application[UUID]):
         return job
 
     @retry_on_conflict
-    def complete_download(self, job_id: str, *, files: list[dict[str, Any]], size_bytes: int, sha256: str | None,
-                          path: str, runtime: str, location: str) -> DownloadJob | None:
+    def complete_download(
+        self,
+        job_id: str,
+        *,
+        files: list[dict[str, Any]],
+        size_bytes: int,
+        sha256: str | None,
+        path: str,
+        runtime: str,
+        location: str,
+    ) -> DownloadJob | None:
         """Record the completion and register the model in the catalogue, in one atomic save."""
         job = self.get_download(job_id)
         if job.is_terminal:
             return None
         job.complete(files, size_bytes, sha256, path)
-        spec = {"model_id": job.model_id, "name": job.model["name"], "version": job.model["version"],
-                "modality": job.model["modality"], "runtime": runtime, "location": location,
-                "size_bytes": size_bytes, "source": {**job.source, "revision": job.plan.get("commit_sha")}}
+        spec = {
+            "model_id": job.model_id,
+            "name": job.model["name"],
+            "version": job.model["version"],
+            "modality": job.model["modality"],
+            "runtime": runtime,
+            "location": location,
+            "size_bytes": size_bytes,
+            "source": {**job.source, "revision": job.plan.get("commit_sha")},
+        }
         self.save(job, self._register(spec, self._catalog_model(job.model_id)))
         return job
 
@@ -400,15 +470,18 @@ class Gateway(Application[UUID]):
         if model is None:
             raise NotFound(f"No local model {model_id}.", param="model")
         if model.source.get("type") == "setting":
-            raise Conflict(f"{model_id} is configured by the LLM_API_LOCAL_* settings: change the setting to "
-                           "remove it.", param="model", code="model_configured")
+            raise Conflict(
+                f"{model_id} is configured by the LLM_API_LOCAL_* settings: change the setting to remove it.",
+                param="model",
+                code="model_configured",
+            )
         model.remove()
         self.save(model)
         return model
 
     # The audit trail, straight from the event store.
     def stored_events(self, aggregate_id: str | UUID, as_of: datetime | None = None) -> list[Any]:
-        events = list(self.events.get(as_uuid(aggregate_id, "aggregate")))
+        events: list[Any] = list(self.events.get(as_uuid(aggregate_id, "aggregate")))
         if as_of is not None:
             events = [e for e in events if e.timestamp <= as_of]
         return events

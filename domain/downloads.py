@@ -12,26 +12,59 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import Conflict
-from domain.work import RUNNING, WorkItem
+from domain.work import ACTIVE, CANCELLED, COMPLETED, FAILED, QUEUED, RUNNING, TERMINAL, WorkItem
 
-QUEUED, COMPLETED, FAILED, CANCELLED = "queued", "completed", "failed", "cancelled"
-TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
-ACTIVE = frozenset({QUEUED, RUNNING})
+__all__ = ["ACTIVE", "CANCELLED", "COMPLETED", "FAILED", "QUEUED", "RUNNING", "TERMINAL", "DownloadJob"]
 
 
-class DownloadJob(WorkItem, Aggregate):
+class DownloadJob(WorkItem):
     """``model`` is ``{"id", "name", "version", "modality"}`` (the catalogue id is ``local:<id>``), ``source``
     ``{"type": "huggingface", "id": <repo>}``, ``options`` ``{"revision", "allow_patterns"}`` and ``plan`` the
-    files pinned to one commit when the job was requested (``infra.hub.DownloadPlan.to_dict()``)."""
+    files pinned to one commit when the job was requested (``downloads.plan.DownloadPlan.to_dict()``)."""
+
+    kind = "Download job"
+
+    class Requested(Aggregate.Created):
+        model_id: str
+        generation: int
+        owner_id: str
+        model: dict[str, Any]
+        source: dict[str, Any]
+        options: dict[str, Any]
+        plan: dict[str, Any]
+
+    class Joined(Aggregate.Event):
+        user_id: str
+
+    class Progressed(Aggregate.Event):
+        bytes_done: int
+        bytes_total: int
+        current_file: str
+
+    class Completed(Aggregate.Event):
+        files: list[dict[str, Any]]
+        size_bytes: int
+        sha256: str | None
+        path: str
+
+    class CancelRequested(Aggregate.Event):
+        pass
 
     @staticmethod
     def create_id(model_id: str, generation: int, **_: object) -> UUID:
         return uuid5(NAMESPACE_URL, f"pluggably:download:{model_id.lower()}:{generation}")
 
-    @event("Requested")
-    def __init__(self, model_id: str, generation: int, owner_id: str, model: dict[str, Any],
-                 source: dict[str, Any], options: dict[str, Any], plan: dict[str, Any]) -> None:
+    @event(Requested)
+    def __init__(
+        self,
+        model_id: str,
+        generation: int,
+        owner_id: str,
+        model: dict[str, Any],
+        source: dict[str, Any],
+        options: dict[str, Any],
+        plan: dict[str, Any],
+    ) -> None:
         self.model_id = model_id
         self.generation = generation
         self.owner_id = owner_id
@@ -39,20 +72,13 @@ class DownloadJob(WorkItem, Aggregate):
         self.source = source
         self.options = options
         self.plan = plan
-        self.status = QUEUED
-        self.attempt = 0
-        self.delivery: str | None = None  # see ``WorkItem.may_start``
         self.cancel_requested = False
         self.bytes_done = 0
         self.bytes_total = sum(int(f["size"]) for f in plan.get("files", []))
         self.current_file: str | None = None
         self.result: dict[str, Any] | None = None
-        self.error: dict[str, Any] | None = None
         self.watchers: list[str] = []  # other users who asked for the same model while this job answered them
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
+        self._queue()
 
     @property
     def progress_pct(self) -> float:
@@ -71,37 +97,23 @@ class DownloadJob(WorkItem, Aggregate):
         self._joined(user_id=user_id)
         return True
 
-    @event("Joined")
+    @event(Joined)
     def _joined(self, user_id: str) -> None:
         self.watchers = [*self.watchers, user_id]
 
-    def _check_open(self) -> None:
-        if self.is_terminal:
-            raise Conflict(f"Download job {self.id} is {self.status} already.")
-
-    def start(self, worker: str, delivery: str | None = None) -> None:
-        self._check_open()
-        self._started(worker=worker, attempt=self.attempt + 1, delivery=delivery)
-
-    @event("Started")
-    def _started(self, worker: str, attempt: int, delivery: str | None = None) -> None:
-        self.status = RUNNING
-        self.attempt = attempt
-        self.delivery = delivery
-
     def progress(self, bytes_done: int, bytes_total: int, current_file: str) -> None:
-        self._check_open()
+        self.check_open()
         self._progressed(bytes_done=bytes_done, bytes_total=bytes_total, current_file=current_file)
 
-    @event("Progressed")
+    @event(Progressed)
     def _progressed(self, bytes_done: int, bytes_total: int, current_file: str) -> None:
         self.bytes_done, self.bytes_total, self.current_file = bytes_done, bytes_total, current_file
 
     def complete(self, files: list[dict[str, Any]], size_bytes: int, sha256: str | None, path: str) -> None:
-        self._check_open()
+        self.check_open()
         self._completed(files=files, size_bytes=size_bytes, sha256=sha256, path=path)
 
-    @event("Completed")
+    @event(Completed)
     def _completed(self, files: list[dict[str, Any]], size_bytes: int, sha256: str | None, path: str) -> None:
         self.status = COMPLETED
         self.bytes_done = self.bytes_total = size_bytes
@@ -109,13 +121,8 @@ class DownloadJob(WorkItem, Aggregate):
         self.result = {"files": files, "size_bytes": size_bytes, "sha256": sha256, "path": path}
 
     def fail(self, code: str, message: str) -> None:
-        self._check_open()
-        self._failed(code=code, message=message)
-
-    @event("Failed")
-    def _failed(self, code: str, message: str) -> None:
-        self.status = FAILED
-        self.error = {"code": code, "message": message}
+        self.check_open()
+        self.trigger_event(self.Failed, code=code, message=message)
 
     def request_cancel(self) -> bool:
         """A queued job is cancelled at once; a running one is asked to stop (its worker removes the partial
@@ -123,22 +130,11 @@ class DownloadJob(WorkItem, Aggregate):
         if self.is_terminal or self.cancel_requested:
             return False
         if self.status == QUEUED:
-            self._cancelled(reason="cancelled before it started")
+            self.cancel("cancelled before it started")
         else:
             self._cancel_requested()
         return True
 
-    @event("CancelRequested")
+    @event(CancelRequested)
     def _cancel_requested(self) -> None:
         self.cancel_requested = True
-
-    def cancel(self, reason: str) -> bool:
-        if self.is_terminal:
-            return False
-        self._cancelled(reason=reason)
-        return True
-
-    @event("Cancelled")
-    def _cancelled(self, reason: str) -> None:
-        self.status = CANCELLED
-        self.error = {"code": "cancelled", "message": reason}

@@ -6,6 +6,8 @@ Every error carries a stable machine-readable ``code``; the API maps codes to HT
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class GatewayError(Exception):
     """Base of every error the gateway reports to a caller."""
@@ -20,6 +22,17 @@ class GatewayError(Exception):
         self.param = param
         if code is not None:
             self.code = code
+
+    def body(self, request_id: str | None = None) -> dict[str, Any]:
+        """What callers get for this error: over HTTP, as an SSE ``error`` event and on the bus alike."""
+        return error_body(
+            self.code,
+            self.message,
+            type_=self.type,
+            param=self.param,
+            request_id=request_id,
+            retry_after=getattr(self, "retry_after", None),
+        )
 
 
 class InvalidRequest(GatewayError):
@@ -58,8 +71,9 @@ class RateLimited(GatewayError):
     code = "rate_limited"
     type = "rate_limit_error"
 
-    def __init__(self, message: str, *, retry_after: float | None = None, param: str | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, param: str | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message, param=param, code=code)
         self.retry_after = retry_after
 
@@ -91,8 +105,15 @@ class ProviderError(GatewayError):
     code = "provider_error"
     type = "provider_error"
 
-    def __init__(self, message: str, *, provider: str = "", retry_after: float | None = None,
-                 param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        retry_after: float | None = None,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message, param=param, code=code)
         self.provider = provider
         self.retry_after = retry_after
@@ -141,9 +162,31 @@ def _index(cls: type[GatewayError]) -> None:
 _index(GatewayError)
 
 
+def error_class(code: str) -> type[GatewayError]:
+    """The error class a code stands for (``GatewayError`` for a code no class declares)."""
+    return ERRORS_BY_CODE.get(code, GatewayError)
+
+
 def error_from_code(code: str, message: str, *, retry_after: float | None = None) -> GatewayError:
     """Rebuild an error from what a ``Generation.Failed`` event stored."""
-    cls = ERRORS_BY_CODE.get(code, GatewayError)
+    cls = error_class(code)
     if issubclass(cls, ProviderError):
         return cls(message, retry_after=retry_after, code=code)
     return cls(message, code=code)
+
+
+def error_body(
+    code: str,
+    message: str,
+    *,
+    type_: str = "server_error",
+    param: str | None = None,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+) -> dict[str, Any]:
+    """The one error shape, ``{"code", "message", "type", "param", "request_id"}`` (and ``retry_after`` when the
+    caller should wait), built here for every answer: HTTP bodies, SSE ``error`` events and the bus."""
+    body: dict[str, Any] = {"code": code, "message": message, "type": type_, "param": param, "request_id": request_id}
+    if retry_after is not None:
+        body["retry_after"] = retry_after
+    return body

@@ -20,8 +20,12 @@ class Artifact:
     path: Path
 
     def ref(self) -> dict[str, object]:
-        return {"id": self.id, "url": f"/v1/artifacts/{self.id}", "mime_type": self.mime_type,
-                "size_bytes": self.size_bytes}
+        return {
+            "id": self.id,
+            "url": f"/v1/artifacts/{self.id}",
+            "mime_type": self.mime_type,
+            "size_bytes": self.size_bytes,
+        }
 
 
 class ArtifactStore:
@@ -46,5 +50,4 @@ class ArtifactStore:
         if not meta_path.is_file():
             return None
         meta = json.loads(meta_path.read_text())
-        return Artifact(artifact_id, meta["owner_id"], meta["mime_type"], meta["size_bytes"],
-                        self.root / meta["file"])
+        return Artifact(artifact_id, meta["owner_id"], meta["mime_type"], meta["size_bytes"], self.root / meta["file"])

@@ -112,12 +112,14 @@ class CredentialVault:
     def _unwrap(self, user_id: str, wrapped: bytes) -> bytes:
         if not wrapped.startswith(WRAP_VERSION):
             raise CredentialUnreadable(f"The data key of user {user_id} has an unknown format.")
-        nonce, sealed = wrapped[1:1 + NONCE_BYTES], wrapped[1 + NONCE_BYTES:]
+        nonce, sealed = wrapped[1 : 1 + NONCE_BYTES], wrapped[1 + NONCE_BYTES :]
         try:
             return self._master.decrypt(nonce, sealed, self._wrap_aad(user_id))
         except InvalidTag:
-            raise CredentialUnreadable(f"The data key of user {user_id} does not open with this server's master "
-                                       "key (was LLM_API_MASTER_KEY or master.key changed?).") from None
+            raise CredentialUnreadable(
+                f"The data key of user {user_id} does not open with this server's master "
+                "key (was LLM_API_MASTER_KEY or master.key changed?)."
+            ) from None
 
     def _data_key(self, user_id: str, *, create: bool) -> bytes | None:
         wrapped = self._store.get(user_id)
@@ -141,16 +143,19 @@ class CredentialVault:
     def decrypt(self, user_id: str, token: str) -> str:
         key = self._data_key(user_id, create=False)
         if key is None:
-            raise CredentialUnreadable(f"The credentials of user {user_id} were erased (their data key was "
-                                       "shredded); save the credential again.")
+            raise CredentialUnreadable(
+                f"The credentials of user {user_id} were erased (their data key was "
+                "shredded); save the credential again."
+            )
         if not token.startswith(TOKEN_PREFIX):
             raise CredentialUnreadable("This is not a credential token of this server.")
         try:
-            raw = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX):])
+            raw = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :])
             return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], user_id.encode()).decode()
         except (InvalidTag, binascii.Error, ValueError):
-            raise CredentialUnreadable(f"This credential token does not belong to user {user_id} or is "
-                                       "damaged.") from None
+            raise CredentialUnreadable(
+                f"This credential token does not belong to user {user_id} or is damaged."
+            ) from None
 
     def shred(self, user_id: str) -> None:
         """Erase the user's data key: every credential token of theirs becomes unreadable, for good."""

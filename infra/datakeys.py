@@ -21,8 +21,10 @@ class SqlDataKeyStore:
 
     def put(self, user_id: str, wrapped: bytes) -> None:
         """Insert only if absent: two processes racing on a new user keep the first key."""
-        self.db.execute("INSERT INTO user_data_keys (user_id, wrapped) VALUES (%s, %s) "
-                        "ON CONFLICT (user_id) DO NOTHING", (user_id, base64.b64encode(wrapped).decode()))
+        self.db.execute(
+            "INSERT INTO user_data_keys (user_id, wrapped) VALUES (%s, %s) ON CONFLICT (user_id) DO NOTHING",
+            (user_id, base64.b64encode(wrapped).decode()),
+        )
 
     def delete(self, user_id: str) -> None:
         self.db.execute("DELETE FROM user_data_keys WHERE user_id = %s", (user_id,))

@@ -16,8 +16,12 @@ def eventstore_env(settings: Settings, *, create_table: bool) -> dict[str, str]:
     }
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return {**common, "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "SQLITE_DBNAME": str(settings.data_dir / "events.sqlite3"), "SQLITE_LOCK_TIMEOUT": "10"}
+        return {
+            **common,
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(settings.data_dir / "events.sqlite3"),
+            "SQLITE_LOCK_TIMEOUT": "10",
+        }
     url = urlparse(settings.database_url)
     env = {
         **common,

@@ -9,8 +9,14 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger(__name__)
 
 
-async def follow(step: Callable[[], Awaitable[int]], wake: asyncio.Event, *, batch_size: int, poll_s: float = 0.2,
-                 settle_s: float = 0.003) -> None:
+async def follow(
+    step: Callable[[], Awaitable[int]],
+    wake: asyncio.Event,
+    *,
+    batch_size: int,
+    poll_s: float = 0.2,
+    settle_s: float = 0.003,
+) -> None:
     """``step()`` answers how many items it handled; a full batch means there is more.
 
     Writers in this process set ``wake``; other processes' writes are seen by polling every ``poll_s``. After a
@@ -27,6 +33,6 @@ async def follow(step: Callable[[], Awaitable[int]], wake: asyncio.Event, *, bat
         try:
             await asyncio.wait_for(wake.wait(), poll_s)
             await asyncio.sleep(settle_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         wake.clear()

@@ -28,8 +28,10 @@ class LoginThrottle:
     def retry_after(self, username: str) -> float | None:
         """Seconds until ``username`` may try again; None when it may now."""
         now = self.clock()
-        rows = self.db.query("SELECT failed_at FROM login_failures WHERE username = %s AND failed_at > %s "
-                             "ORDER BY failed_at", (username.lower(), now - self.window_s))
+        rows = self.db.query(
+            "SELECT failed_at FROM login_failures WHERE username = %s AND failed_at > %s ORDER BY failed_at",
+            (username.lower(), now - self.window_s),
+        )
         if len(rows) < self.limit:
             return None
         return max(0.0, float(rows[-self.limit]["failed_at"]) + self.window_s - now)
@@ -37,8 +39,10 @@ class LoginThrottle:
     def record_failure(self, username: str) -> None:
         now = self.clock()
         with self.db.transaction() as cur:
-            cur.execute("DELETE FROM login_failures WHERE username = %s AND failed_at <= %s",
-                        (username.lower(), now - self.window_s))
+            cur.execute(
+                "DELETE FROM login_failures WHERE username = %s AND failed_at <= %s",
+                (username.lower(), now - self.window_s),
+            )
             cur.execute("INSERT INTO login_failures (username, failed_at) VALUES (%s, %s)", (username.lower(), now))
 
     def clear(self, username: str) -> None:

@@ -13,16 +13,21 @@ REQUESTS = Counter("llm_api_request_count", "HTTP requests", ["route", "method",
 ERRORS = Counter("llm_api_error_count", "HTTP requests answered with an error", ["route", "code"])
 LATENCY = Histogram("llm_api_latency_ms", "HTTP request latency (ms)", ["route"], buckets=MS_BUCKETS)
 GENERATIONS = Counter("llm_api_generations", "Finished generations", ["model", "status"])
-GENERATION_LATENCY = Histogram("llm_api_generation_latency_ms", "Generation latency in the worker (ms)", ["model"],
-                               buckets=MS_BUCKETS)
+GENERATION_LATENCY = Histogram(
+    "llm_api_generation_latency_ms", "Generation latency in the worker (ms)", ["model"], buckets=MS_BUCKETS
+)
 TTFT = Histogram("llm_api_time_to_first_token_ms", "Time to first token (ms)", ["model"], buckets=MS_BUCKETS)
 TOKENS = Counter("llm_api_tokens", "Tokens processed", ["model", "direction"])
-QUEUE_DEPTH = Gauge("llm_api_work_queue_depth", "Work messages waiting or held, per queue", ["queue"],
-                    multiprocess_mode="max")
+QUEUE_DEPTH = Gauge(
+    "llm_api_work_queue_depth", "Work messages waiting or held, per queue", ["queue"], multiprocess_mode="max"
+)
 LOCAL_MODEL_LOADS = Counter("llm_api_local_model_loads", "Local models loaded into memory")
-LOCAL_MODEL_EVICTIONS = Counter("llm_api_local_model_evictions", "Local models unloaded to stay under the memory budget")
-PROJECTION_LAG = Gauge("llm_api_projection_lag", "Events not yet applied by the slowest projection",
-                       multiprocess_mode="max")
+LOCAL_MODEL_EVICTIONS = Counter(
+    "llm_api_local_model_evictions", "Local models unloaded to stay under the memory budget"
+)
+PROJECTION_LAG = Gauge(
+    "llm_api_projection_lag", "Events not yet applied by the slowest projection", multiprocess_mode="max"
+)
 
 
 def render() -> bytes:

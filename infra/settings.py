@@ -1,4 +1,7 @@
-"""Every setting of the gateway, read once from ``LLM_API_*`` environment variables (and ``.env``)."""
+"""The gateway's own settings, read once from ``LLM_API_*`` environment variables (and ``.env``).
+
+Each runtime reads its own (``LLM_API_<PROVIDER>_*``: its key, base URL...) into the settings class it declares
+(``runtimes.base.RuntimeSettings``); what is here serves every runtime alike."""
 
 from __future__ import annotations
 
@@ -38,18 +41,7 @@ class Settings(BaseSettings):
     read_your_writes_timeout_s: float = 3.0
     allow_user_downloads: bool = False
 
-    # Commercial providers: server-wide keys serve every user without a key of their own.
-    openai_api_key: SecretStr | None = None
-    openai_base_url: str = "https://api.openai.com/v1"
-    anthropic_api_key: SecretStr | None = None
-    anthropic_base_url: str = "https://api.anthropic.com"
-    google_api_key: SecretStr | None = None
-    google_base_url: str = "https://generativelanguage.googleapis.com"
-    azure_openai_api_key: SecretStr | None = None
-    azure_openai_endpoint: str | None = None
-    azure_openai_api_version: str = "2024-10-21"
-    xai_api_key: SecretStr | None = None
-    xai_base_url: str = "https://api.x.ai/v1"
+    # Commercial providers (each one's key and base URL are its runtime's settings).
     provider_timeout_s: float = 60.0
     provider_max_retries: int = 2
 

@@ -17,6 +17,9 @@ from infra.settings import Settings
 
 
 class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
     def fetchall(self) -> list[Any]: ...
     def fetchone(self) -> Any: ...
@@ -48,7 +51,7 @@ def rows_as_dicts(cur: Any) -> list[dict[str, Any]]:
     if cur.description is None:
         return []
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 class _SqliteCursor:
@@ -125,10 +128,8 @@ class PostgresDatabase(SqlDatabase):
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
-        with self._pool.connection() as conn:
-            with conn.transaction():
-                with conn.cursor() as cur:
-                    yield cur
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur
 
     def close(self) -> None:
         self._pool.close()

@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar, TypeVar
+
+from eventsourcing.domain import DomainEvent
 
 from infra.follow import follow
 from infra.sqldb import Cursor, SqlDatabase
@@ -21,20 +24,49 @@ from infra.sqldb import Cursor, SqlDatabase
 log = logging.getLogger(__name__)
 
 TRACKING_DDL = "CREATE TABLE IF NOT EXISTS projection_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def handles(*event_classes: type) -> Callable[[F], F]:
+    """Mark a projection method as the handler of these event classes (``@handles(ChatSession.Started)``).
+
+    Handlers are found by the event's class, never by its name: an event class that is renamed or removed fails
+    here, when the projection is defined."""
+    for cls in event_classes:
+        if not (isinstance(cls, type) and issubclass(cls, DomainEvent)):
+            raise TypeError(f"@handles takes domain event classes, not {cls!r}")
+
+    def mark(method: F) -> F:
+        method._handles = (*getattr(method, "_handles", ()), *event_classes)  # type: ignore[attr-defined]
+        return method
+
+    return mark
 
 
 class Projection:
-    """A read model. Subclasses set ``name`` and ``tables`` (name → DDL) and handle events by class name."""
+    """A read model. Subclasses set ``name`` and ``tables`` (name → DDL) and mark their handlers with ``@handles``."""
 
     name: str
     tables: dict[str, str] = {}
     #: Extra statements run after the tables exist (indexes).
     indexes: Sequence[str] = ()
+    #: Event class → handler method name, built from the ``@handles`` marks when the subclass is defined.
+    handlers: ClassVar[dict[type, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        handlers = dict(cls.handlers)
+        for attr, value in vars(cls).items():
+            for event_class in getattr(value, "_handles", ()):
+                if event_class in handlers and handlers[event_class] != attr:
+                    raise TypeError(f"{cls.__name__}: {event_class.__qualname__} is handled twice")
+                handlers[event_class] = attr
+        cls.handlers = handlers
 
     def handle(self, event: Any, cur: Cursor) -> None:
-        handler = getattr(self, "on_" + type(event).__qualname__.replace(".", "_"), None)
+        handler = self.handlers.get(type(event))
         if handler is not None:
-            handler(event, cur)
+            getattr(self, handler)(event, cur)
 
 
 def create_tables(db: SqlDatabase, projections: Sequence[Projection]) -> None:
@@ -52,10 +84,13 @@ def create_tables(db: SqlDatabase, projections: Sequence[Projection]) -> None:
 
 
 class Projector:
-    """Runs projections over the notification log of an eventsourcing application."""
+    """Runs projections over the event store's notification log. ``recorder`` and ``mapper`` are the event store's
+    (an eventsourcing application's): the projector reads them, never writes."""
 
-    def __init__(self, app: Any, db: SqlDatabase, projections: Sequence[Projection], batch_size: int = 500) -> None:
-        self.app = app
+    def __init__(
+        self, recorder: Any, mapper: Any, db: SqlDatabase, projections: Sequence[Projection], batch_size: int = 500
+    ) -> None:
+        self.recorder, self.mapper = recorder, mapper
         self.db = db
         self.projections = {p.name: p for p in projections}
         self.batch_size = batch_size
@@ -67,7 +102,7 @@ class Projector:
         return {r["name"]: int(r["position"]) for r in rows if r["name"] in self.projections}
 
     def head(self) -> int:
-        return self.app.recorder.max_notification_id() or 0
+        return self.recorder.max_notification_id() or 0
 
     def lag(self) -> int:
         positions = self.positions()
@@ -78,18 +113,20 @@ class Projector:
         with self._lock:
             positions = self.positions()
             start = min(positions.values(), default=0)
-            notifications = self.app.recorder.select_notifications(start, self.batch_size, inclusive_of_start=False)
+            notifications = self.recorder.select_notifications(start, self.batch_size, inclusive_of_start=False)
             if not notifications:
                 return 0
-            events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+            events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
             last = notifications[-1].id
             with self.db.transaction() as cur:
                 for name, projection in self.projections.items():
                     for notification_id, event in events:
                         if notification_id > positions.get(name, 0):
                             projection.handle(event, cur)
-                    cur.execute("UPDATE projection_tracking SET position = %s WHERE name = %s AND position < %s",
-                                (last, name, last))
+                    cur.execute(
+                        "UPDATE projection_tracking SET position = %s WHERE name = %s AND position < %s",
+                        (last, name, last),
+                    )
             for _, event in events:
                 for listener in self.listeners:
                     listener(event)
@@ -101,8 +138,6 @@ class Projector:
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """Block until every projection has reached ``position`` (read-your-writes), at most ``timeout``."""
-        import time
-
         deadline = time.monotonic() + timeout
         delay = 0.002
         while True:
@@ -122,11 +157,8 @@ class Projector:
                     cur.execute(f"DROP TABLE IF EXISTS {table}")
             others = {n: p for n, p in self.projections.items() if n != name}
             self.projections = {name: projection}
-            try:
-                create_tables(self.db, [projection])
-                self.db.execute("UPDATE projection_tracking SET position = 0 WHERE name = %s", (name,))
-            finally:
-                pass
+            create_tables(self.db, [projection])
+            self.db.execute("UPDATE projection_tracking SET position = 0 WHERE name = %s", (name,))
         try:
             self.catch_up()
         finally:

@@ -7,13 +7,12 @@ covers work lost by the bus). Workers ignore work for generations and jobs that 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from infra.bus.base import Bus
-from infra.bus.subjects import DOWNLOAD_SUBJECT, work_subject
+from infra.bus.messages import DOWNLOAD_SUBJECT, DownloadWork, GenerateWork, swept_message_id, work_subject
 from infra.sqldb import SqlDatabase
 from projections.generations import running, unstarted
 from projections.jobs import active_jobs, unstarted_jobs
@@ -25,18 +24,33 @@ class Sweeper:
     def __init__(self, db: SqlDatabase, bus: Bus, grace_s: float) -> None:
         self.db, self.bus, self.grace_s = db, bus, grace_s
 
-    async def run_once(self) -> int:
-        cutoff = (datetime.now(timezone.utc) - timedelta(seconds=self.grace_s)).isoformat()
-        rows = await asyncio.get_running_loop().run_in_executor(None, unstarted, self.db, cutoff)
+    async def _generations(self, rows: list[dict], reason: str) -> None:
+        resume = reason == "resume"
         for row in rows:
-            await self.bus.publish(work_subject(row["runtime"]), json.dumps({"generation_id": row["id"]}).encode(),
-                                   msg_id=f"{row['id']}:sweep:{int(time.time())}")
+            await self.bus.publish(
+                work_subject(row["runtime"]),
+                GenerateWork(row["id"], resume).encode(),
+                msg_id=swept_message_id(row["id"], reason, time.time()),
+            )
+
+    async def _downloads(self, job_ids: list[str], reason: str) -> None:
+        resume = reason == "resume"
+        for job_id in job_ids:
+            await self.bus.publish(
+                DOWNLOAD_SUBJECT,
+                DownloadWork(job_id, resume).encode(),
+                msg_id=swept_message_id(job_id, reason, time.time()),
+            )
+
+    async def run_once(self) -> int:
+        loop = asyncio.get_running_loop()
+        cutoff = (datetime.now(UTC) - timedelta(seconds=self.grace_s)).isoformat()
+        rows = await loop.run_in_executor(None, unstarted, self.db, cutoff)
+        await self._generations(rows, "sweep")
         if rows:
             log.warning("sweeper re-published work for %d unstarted generation(s)", len(rows))
-        jobs = await asyncio.get_running_loop().run_in_executor(None, unstarted_jobs, self.db, cutoff)
-        for row in jobs:
-            await self.bus.publish(DOWNLOAD_SUBJECT, json.dumps({"job_id": row["id"]}).encode(),
-                                   msg_id=f"{row['id']}:sweep:{int(time.time())}")
+        jobs = await loop.run_in_executor(None, unstarted_jobs, self.db, cutoff)
+        await self._downloads([row["id"] for row in jobs], "sweep")
         if jobs:
             log.warning("sweeper re-published %d unstarted download job(s)", len(jobs))
         return len(rows) + len(jobs)
@@ -45,10 +59,7 @@ class Sweeper:
         """At the start of an embedded gateway: publish again, marked ``resume``, the work of the generations the
         last process was running when it stopped (its in-process bus, and the work on it, died with it)."""
         rows = await asyncio.get_running_loop().run_in_executor(None, running, self.db)
-        for row in rows:
-            await self.bus.publish(work_subject(row["runtime"]),
-                                   json.dumps({"generation_id": row["id"], "resume": True}).encode(),
-                                   msg_id=f"{row['id']}:resume:{int(time.time())}")
+        await self._generations(rows, "resume")
         if rows:
             log.warning("resuming %d unfinished generation(s)", len(rows))
         return len(rows)
@@ -58,9 +69,7 @@ class Sweeper:
         work of every unfinished download. Publish it again, marked ``resume`` so a worker takes over a job
         recorded as running (its ``.part`` files resume). Only where no other process can hold those jobs."""
         jobs = await asyncio.get_running_loop().run_in_executor(None, active_jobs, self.db)
-        for job in jobs:
-            await self.bus.publish(DOWNLOAD_SUBJECT, json.dumps({"job_id": job["job_id"], "resume": True}).encode(),
-                                   msg_id=f"{job['job_id']}:resume:{int(time.time())}")
+        await self._downloads([job["job_id"] for job in jobs], "resume")
         if jobs:
             log.warning("resuming %d unfinished download job(s)", len(jobs))
         return len(jobs)

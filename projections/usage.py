@@ -1,33 +1,26 @@
 """The usage meter: a durable bus consumer of ``events.Generation.*``, idempotent by event id.
 
 Counts requests, errors, tokens, images and meshes per user, key, provider, model and day, with a cost
-from the price table. Each event id is recorded in the same transaction as the counts it added.
+from the runtime's prices hook. Each event id is recorded in the same transaction as the counts it added.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from domain.generations import Generation
 from infra.bus.base import Bus, Delivery, Subscription
+from infra.bus.messages import RelayedEvent, events_subject
 from infra.sqldb import SqlDatabase
 
 log = logging.getLogger(__name__)
 
-# USD per million input / output tokens, for the cost column. Unknown models cost 0 (local ones are free).
-PRICES: dict[str, tuple[float, float]] = {
-    "openai:gpt-4o": (2.5, 10.0),
-    "openai:gpt-4o-mini": (0.15, 0.6),
-    "openai:gpt-4.1": (2.0, 8.0),
-    "openai:gpt-4.1-mini": (0.4, 1.6),
-    "anthropic:claude-sonnet-4-5": (3.0, 15.0),
-    "anthropic:claude-haiku-4-5": (1.0, 5.0),
-    "google:gemini-2.5-flash": (0.3, 2.5),
-    "google:gemini-2.5-pro": (1.25, 10.0),
-    "xai:grok-4": (3.0, 15.0),
-}
+#: ``cost(provider, model, usage)`` in USD: the runtime's prices hook (``Runtime.cost``); 0 for what it cannot price.
+Cost = Callable[[str, str, dict[str, Any]], float]
+COMPLETED, FAILED = Generation.Completed.__qualname__, Generation.Failed.__qualname__
 
 TABLES = (
     "CREATE TABLE IF NOT EXISTS usage_daily (owner_id TEXT NOT NULL, key_id TEXT NOT NULL, provider TEXT NOT NULL, "
@@ -48,33 +41,43 @@ def create_tables(db: SqlDatabase) -> None:
 
 
 class UsageMeter:
-    def __init__(self, db: SqlDatabase, bus: Bus) -> None:
-        self.db, self.bus = db, bus
+    def __init__(self, db: SqlDatabase, bus: Bus, cost: Cost) -> None:
+        self.db, self.bus, self.cost = db, bus, cost
 
     async def start(self) -> Subscription:
-        return await self.bus.consume("events.Generation.>", QUEUE, self._on_delivery, concurrency=1)
+        return await self.bus.consume(
+            events_subject(f"{Generation.__qualname__}.>"), QUEUE, self._on_delivery, concurrency=1
+        )
 
     async def _on_delivery(self, delivery: Delivery) -> None:
-        event = json.loads(delivery.data)
-        if event["type"] in ("Generation.Completed", "Generation.Failed"):
+        event = RelayedEvent.decode(delivery.data)
+        if event.type in (COMPLETED, FAILED):
             await asyncio.get_running_loop().run_in_executor(None, self.record, event)
         await delivery.ack()
 
-    def record(self, event: dict[str, Any]) -> bool:
+    def record(self, event: RelayedEvent) -> bool:
         """Count one event; answers False when it was counted already."""
-        data = event["data"]
+        data = event.data
         usage = data.get("usage") or {}
-        failed = event["type"] == "Generation.Failed"
+        failed = event.type == FAILED
         model = data["model"]
-        price_in, price_out = PRICES.get(model, (0.0, 0.0))
         input_tokens, output_tokens = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-        cost = (input_tokens * price_in + output_tokens * price_out) / 1_000_000
-        row = (data["owner_id"], data.get("key_id") or "", data["provider"], model, event["timestamp"][:10],
-               int(failed), input_tokens, output_tokens, int(usage.get("images", 0)), int(usage.get("meshes", 0)),
-               cost)
+        cost = self.cost(data["provider"], model, usage)
+        row = (
+            data["owner_id"],
+            data.get("key_id") or "",
+            data["provider"],
+            model,
+            event.timestamp[:10],
+            int(failed),
+            input_tokens,
+            output_tokens,
+            int(usage.get("images", 0)),
+            int(usage.get("meshes", 0)),
+            cost,
+        )
         with self.db.transaction() as cur:
-            cur.execute("INSERT INTO usage_seen (event_id) VALUES (%s) ON CONFLICT (event_id) DO NOTHING",
-                        (event["id"],))
+            cur.execute("INSERT INTO usage_seen (event_id) VALUES (%s) ON CONFLICT (event_id) DO NOTHING", (event.id,))
             if cur.rowcount == 0:
                 return False
             cur.execute(
@@ -85,7 +88,9 @@ class UsageMeter:
                 "input_tokens = usage_daily.input_tokens + excluded.input_tokens, "
                 "output_tokens = usage_daily.output_tokens + excluded.output_tokens, "
                 "images = usage_daily.images + excluded.images, meshes = usage_daily.meshes + excluded.meshes, "
-                "cost_usd = usage_daily.cost_usd + excluded.cost_usd", row)
+                "cost_usd = usage_daily.cost_usd + excluded.cost_usd",
+                row,
+            )
         return True
 
 
@@ -97,7 +102,8 @@ def usage_for(db: SqlDatabase, owner_id: str, start: str | None = None, end: str
         "SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(images) AS images, "
         "SUM(meshes) AS meshes, SUM(cost_usd) AS cost_usd FROM usage_daily WHERE owner_id = %s "
         "AND day >= %s AND day <= %s GROUP BY day, provider, model ORDER BY day, provider, model",
-        (owner_id, start or "0000-00-00", end or "9999-99-99"))
+        (owner_id, start or "0000-00-00", end or "9999-99-99"),
+    )
     keys = ("requests", "errors", "input_tokens", "output_tokens", "images", "meshes")
     for row in rows:
         for key in keys:

@@ -12,21 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import ProviderNotConfigured, UnknownModel
+from runtimes.base import Runtime
 
 LOCAL_RUNTIME_BY_MODALITY = {"text": "llamacpp", "image": "diffusers", "3d": "shap_e"}
-#: Well-known models of each provider, listed by ``GET /v1/models`` for callers who configured the provider. Any
-#: other model name the provider accepts works too (``provider:name``); this is a menu, not a limit.
-PROVIDER_MODELS: dict[str, tuple[tuple[str, str], ...]] = {
-    "openai": (("gpt-4o", "text"), ("gpt-4o-mini", "text"), ("gpt-4.1", "text"), ("gpt-4.1-mini", "text"),
-               ("gpt-image-1", "image"), ("dall-e-3", "image")),
-    "anthropic": (("claude-opus-4-1", "text"), ("claude-sonnet-4-5", "text"), ("claude-haiku-4-5", "text")),
-    "google": (("gemini-2.5-pro", "text"), ("gemini-2.5-flash", "text"), ("gemini-2.5-flash-image", "image"),
-               ("imagen-4.0-generate-001", "image")),
-    "azure": (("gpt-4o", "text"), ("gpt-4o-mini", "text")),
-    "xai": (("grok-4", "text"), ("grok-3-mini", "text"), ("grok-2-image", "image")),
+DEFAULT_SETTING = {
+    "text": "LLM_API_LOCAL_TEXT_MODEL_PATH",
+    "image": "LLM_API_LOCAL_IMAGE_MODEL_ID",
+    "3d": "LLM_API_LOCAL_3D_MODEL_ID",
 }
-DEFAULT_SETTING = {"text": "LLM_API_LOCAL_TEXT_MODEL_PATH", "image": "LLM_API_LOCAL_IMAGE_MODEL_ID",
-                   "3d": "LLM_API_LOCAL_3D_MODEL_ID"}
 
 
 @dataclass
@@ -49,10 +42,21 @@ def local_id(name: str) -> str:
     return name if name.startswith("local:") else f"local:{name}"
 
 
-def provider_entries(provider: str, modalities: frozenset[str] | set[str]) -> list[CatalogEntry]:
-    return [CatalogEntry(id=f"{provider}:{name}", name=name, version="latest", modality=modality, runtime=provider,
-                         location=name, local=False)
-            for name, modality in PROVIDER_MODELS.get(provider, ()) if modality in modalities]
+def provider_entries(runtime: Runtime) -> list[CatalogEntry]:
+    """The menu of a provider's runtime (``Runtime.models``), as catalogue entries."""
+    return [
+        CatalogEntry(
+            id=f"{runtime.name}:{name}",
+            name=name,
+            version="latest",
+            modality=modality,
+            runtime=runtime.name,
+            location=name,
+            local=False,
+        )
+        for name, modality in runtime.models
+        if modality in runtime.modalities
+    ]
 
 
 class Catalog:
@@ -81,8 +85,11 @@ class Catalog:
 
     def register_defaults(self, settings: Any) -> None:
         """Register the local models named by ``LLM_API_LOCAL_*`` settings as their modality's default."""
-        for modality, value in (("text", settings.local_text_model_path), ("image", settings.local_image_model_id),
-                                ("3d", settings.local_3d_model_id)):
+        for modality, value in (
+            ("text", settings.local_text_model_path),
+            ("image", settings.local_image_model_id),
+            ("3d", settings.local_3d_model_id),
+        ):
             if not value:
                 continue
             known = self.entries.get(local_id(value))
@@ -91,17 +98,24 @@ class Catalog:
                 continue
             path = Path(value)
             name = path.stem if path.suffix else path.name
-            entry = CatalogEntry(id=local_id(name), name=name, version="local", modality=modality,
-                                 runtime=LOCAL_RUNTIME_BY_MODALITY[modality], location=str(path),
-                                 size_bytes=_size(path))
+            entry = CatalogEntry(
+                id=local_id(name),
+                name=name,
+                version="local",
+                modality=modality,
+                runtime=LOCAL_RUNTIME_BY_MODALITY[modality],
+                location=str(path),
+                size_bytes=_size(path),
+            )
             self.register(entry, default=True)
             self.configured.append(entry)
 
     def list(self, modality: str | None = None) -> list[CatalogEntry]:
         return [e for e in self.entries.values() if modality is None or e.modality == modality]
 
-    def resolve(self, model: str | None, modality: str, providers: set[str],
-                local_runtimes: frozenset[str] = frozenset()) -> dict[str, str]:
+    def resolve(
+        self, model: str | None, modality: str, providers: set[str], local_runtimes: frozenset[str] = frozenset()
+    ) -> dict[str, str]:
         """One target ``{"model", "runtime", "location"}`` for a requested model name.
 
         ``<local runtime>:<name>`` runs the catalogued local model ``local:<name>`` through that runtime (e.g.
@@ -111,8 +125,10 @@ class Catalog:
             model_id = self.defaults.get(modality)
             if model_id is None:
                 raise ProviderNotConfigured(
-                    f"No model was given and no default local {modality} model is set: pass \"model\" "
-                    f"(e.g. \"openai:gpt-4o-mini\") or set {DEFAULT_SETTING[modality]}.", param="model")
+                    f'No model was given and no default local {modality} model is set: pass "model" '
+                    f'(e.g. "openai:gpt-4o-mini") or set {DEFAULT_SETTING[modality]}.',
+                    param="model",
+                )
             model = model_id
         if model.startswith("local:"):
             entry = self.entries.get(model)
@@ -132,7 +148,9 @@ class Catalog:
         if not sep or not name or provider not in providers:
             raise UnknownModel(
                 f"Unknown model {model!r}: use provider:model with a provider among "
-                f"{', '.join(sorted(providers | {'local'}))}.", param="model")
+                f"{', '.join(sorted(providers | {'local'}))}.",
+                param="model",
+            )
         return {"model": model, "runtime": provider, "location": name}
 
 

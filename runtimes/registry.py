@@ -1,14 +1,16 @@
 """The runtime registry, fed by the ``pluggably.runtimes`` entry-point group.
 
 A third-party package adds a runtime by declaring an entry point in that group that points at a factory
-``create(settings) -> Runtime``; nothing of ours changes. Tests register scripted runtimes the same way
-(through :meth:`RuntimeRegistry.register`, the hook the entry points feed).
+``create(settings) -> Runtime``; nothing of ours changes: its runtime declares its settings, credential, menu,
+prices and options like ours (``runtimes.base.Runtime``), and the gateway reads them through this registry.
+Tests register scripted runtimes the same way (through :meth:`RuntimeRegistry.register`, the hook the entry
+points feed).
 """
 
 from __future__ import annotations
 
 import logging
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from domain.errors import UnknownModel
@@ -22,8 +24,9 @@ class RuntimeRegistry:
     def __init__(self, settings: Any, only: set[str] | None = None, *, discover: bool = True) -> None:
         self.settings = settings
         self.only = only
-        self._factories: dict[str, RuntimeFactory] = {}
+        self._factories: dict[str, RuntimeFactory | EntryPoint] = {}
         self._runtimes: dict[str, Runtime] = {}
+        self._kinds: tuple[frozenset[str], list[str]] | None = None  # (local, credentialed): what a runtime is
         if discover:
             for ep in entry_points(group=GROUP):
                 if only is None or ep.name in only:
@@ -32,6 +35,7 @@ class RuntimeRegistry:
     def register(self, name: str, factory: RuntimeFactory) -> None:
         self._factories[name] = factory
         self._runtimes.pop(name, None)
+        self._kinds = None
 
     def names(self) -> list[str]:
         return sorted(self._factories)
@@ -39,15 +43,44 @@ class RuntimeRegistry:
     def __contains__(self, name: str) -> bool:
         return name in self._factories
 
+    def _sorted(self) -> tuple[frozenset[str], list[str]]:
+        """Which runtimes need a credential: a class declaration, so known once they are made (once)."""
+        if self._kinds is None:
+            names = self.names()
+            self._kinds = (
+                frozenset(n for n in names if not self.get(n).needs_credential),
+                [n for n in names if self.get(n).needs_credential],
+            )
+        return self._kinds
+
+    def local(self) -> frozenset[str]:
+        """The runtimes that need no credential (local ones)."""
+        return self._sorted()[0]
+
+    def credentialed(self) -> list[str]:
+        """The runtimes that need a credential: the providers a user may save one for."""
+        return self._sorted()[1]
+
+    def cost(self, provider: str, model: str, usage: dict[str, Any]) -> float:
+        """USD for ``usage`` of ``model`` (``provider:name``) by the runtime's prices hook; 0 when it is not
+        installed here."""
+        if provider not in self:
+            return 0.0
+        try:
+            runtime = self.get(provider)
+        except Exception:  # a runtime that cannot be made here is not priced here
+            log.warning("cannot price %s: its runtime did not load", model, exc_info=True)
+            return 0.0
+        return runtime.cost(model.partition(":")[2] or model, usage)
+
     def get(self, name: str) -> Runtime:
         runtime = self._runtimes.get(name)
         if runtime is None:
             factory = self._factories.get(name)
             if factory is None:
                 raise UnknownModel(f"No runtime {name!r} is installed here; installed: {', '.join(self.names())}.")
-            if hasattr(factory, "load"):  # an entry point
-                factory = factory.load()
-            runtime = self._runtimes[name] = factory(self.settings)
+            made = factory.load() if isinstance(factory, EntryPoint) else factory
+            runtime = self._runtimes[name] = made(self.settings)
         return runtime
 
     async def aclose(self) -> None:

@@ -9,7 +9,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 from sanic.response import json as json_response
 
-from api.app import container
+from api.request import services
 from infra import metrics
 
 bp = Blueprint("system")
@@ -22,16 +22,7 @@ async def health(request: Request) -> HTTPResponse:
 
 @bp.get("/ready")
 async def ready(request: Request) -> HTTPResponse:
-    c = container(request)
-    down = []
-    checks = {"event_store": lambda: c.app.recorder.max_notification_id(), "projections": c.projector.positions}
-    for name, check in checks.items():
-        try:
-            await asyncio.wait_for(c.run(check), 3.0)
-        except Exception:
-            down.append(name)
-    if not await c.bus.healthy():
-        down.append("bus")
+    down = await services(request).health.down()
     if down:
         return json_response({"status": "not_ready", "down": down}, status=503)
     return json_response({"status": "ready"})
@@ -40,5 +31,5 @@ async def ready(request: Request) -> HTTPResponse:
 @bp.get("/metrics")
 async def metrics_route(request: Request) -> HTTPResponse:
     with contextlib.suppress(Exception):  # a bus or database outage must not break the scrape (see /ready)
-        await asyncio.wait_for(container(request).observe(), 3.0)
+        await asyncio.wait_for(services(request).health.observe(), 3.0)
     return raw(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")

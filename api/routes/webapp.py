@@ -12,7 +12,7 @@ from pathlib import Path
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, file, html
 
-from api.app import container
+from api.request import services
 from domain.errors import NotFound
 
 bp = Blueprint("webapp")
@@ -21,11 +21,17 @@ SOURCE_DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist"
 API_PREFIXES = r"(?!(?:v1|openai)(?:/|$)|(?:health|ready|metrics)$)"
 IMMUTABLE = "public, max-age=31536000, immutable"
 #: The app renders model output as text or sanitised markdown; this policy is the second line of defence.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-       "media-src 'self' data: blob:; connect-src * data: blob:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
-       "frame-ancestors 'none'; form-action 'self'")
-PAGE_HEADERS = {"cache-control": "no-cache", "content-security-policy": CSP, "x-content-type-options": "nosniff",
-                "referrer-policy": "no-referrer"}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "media-src 'self' data: blob:; connect-src * data: blob:; worker-src 'self' blob:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+PAGE_HEADERS = {
+    "cache-control": "no-cache",
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
 
 NOT_BUILT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>PlugAI is not built</title>
@@ -43,7 +49,7 @@ npm ci && npm run build</pre>
 
 
 def dist_dir(request: Request) -> Path:
-    return Path(container(request).settings.web_dir or SOURCE_DIST).resolve()
+    return Path(services(request).settings.web_dir or SOURCE_DIST).resolve()
 
 
 async def index(request: Request) -> HTTPResponse:
@@ -51,8 +57,9 @@ async def index(request: Request) -> HTTPResponse:
     page = dist / "index.html"
     if not page.is_file():
         return html(NOT_BUILT.format(dist=dist), headers={"cache-control": "no-cache"})
-    return await file(page, mime_type="text/html; charset=utf-8", headers=dict(PAGE_HEADERS),
-                      request_headers=request.headers)
+    return await file(
+        page, mime_type="text/html; charset=utf-8", headers=dict(PAGE_HEADERS), request_headers=request.headers
+    )
 
 
 @bp.get("/")
@@ -67,8 +74,11 @@ async def app_path(request: Request, path: str) -> HTTPResponse:
     target = (dist / path).resolve()
     if target != dist and target.is_relative_to(dist) and target.is_file() and not target.name.startswith("."):
         cache = IMMUTABLE if target.parent == dist / "assets" else "no-cache"
-        return await file(target, headers={"cache-control": cache, "x-content-type-options": "nosniff"},
-                          request_headers=request.headers)
+        return await file(
+            target,
+            headers={"cache-control": cache, "x-content-type-options": "nosniff"},
+            request_headers=request.headers,
+        )
     if path.startswith("assets/"):
         raise NotFound(f"No file /{path} in the web app's build (rebuild it, or reload the page).")
     return await index(request)

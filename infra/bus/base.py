@@ -58,7 +58,7 @@ class Bus(ABC):
         return f"{self.prefix}.{suffix}"
 
     def strip(self, subject: str) -> str:
-        return subject[len(self.prefix) + 1:]
+        return subject[len(self.prefix) + 1 :]
 
     async def connect(self) -> None:
         """Connect and make sure the streams exist."""

@@ -173,9 +173,9 @@ class MemoryBus(Bus):
         else:
             loop = asyncio.get_running_loop()
             for consumer in takers:
-                message = _Message(subject, data, acked=loop.create_future())
-                waits.append(message.acked)
-                consumer.inbox.put_nowait(message)
+                acked = loop.create_future()
+                waits.append(acked)
+                consumer.inbox.put_nowait(_Message(subject, data, acked=acked))
         await self._deliver_live(subject, data)
         if subject.startswith("events."):
             # Durable consumers of events have the message before the publisher moves on, so the relay's
@@ -228,5 +228,4 @@ class MemoryBus(Bus):
 
     async def pending(self, subject: str, queue: str) -> int:
         backlog = sum(1 for m in self._backlog if matches(subject, m.subject))
-        return backlog + sum(c.inbox.qsize() + len(c.held) for c in self._consumers
-                             if c.queue == queue)
+        return backlog + sum(c.inbox.qsize() + len(c.held) for c in self._consumers if c.queue == queue)

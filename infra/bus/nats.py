@@ -7,6 +7,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import nats
 from nats.errors import TimeoutError as NatsTimeout
@@ -37,7 +38,7 @@ class _NatsDelivery(Delivery):
 
 
 class _Task(Subscription):
-    def __init__(self, task: asyncio.Task, sub: object) -> None:
+    def __init__(self, task: asyncio.Task[None], sub: Any) -> None:
         self._task, self._sub = task, sub
 
     async def stop(self) -> None:
@@ -49,7 +50,7 @@ class _Task(Subscription):
 
 
 class _Live(Subscription):
-    def __init__(self, sub: object) -> None:
+    def __init__(self, sub: Any) -> None:
         self._sub = sub
 
     async def stop(self) -> None:
@@ -64,20 +65,33 @@ class NatsBus(Bus):
         self.ack_wait_s = ack_wait_s
         stem = re.sub(r"[^A-Za-z0-9]", "_", prefix).upper()
         self.streams = {"events": f"{stem}_EVENTS", "work": f"{stem}_WORK", "tokens": f"{stem}_TOKENS"}
-        self._nc: nats.NATS | None = None
+        self._nc_: nats.NATS | None = None
         self._subs: list[Subscription] = []
 
     async def connect(self) -> None:
-        self._nc = await nats.connect(self.url, max_reconnect_attempts=-1, name=f"pluggably:{self.prefix}")
+        self._nc_ = await nats.connect(self.url, max_reconnect_attempts=-1, name=f"pluggably:{self.prefix}")
         self._js = self._nc.jetstream()
         configs = [
-            api.StreamConfig(name=self.streams["events"], subjects=[self.subject("events.>")],
-                             retention=api.RetentionPolicy.LIMITS, max_age=30 * 86400,
-                             duplicate_window=120),
-            api.StreamConfig(name=self.streams["work"], subjects=[self.subject("work.>")],
-                             retention=api.RetentionPolicy.WORK_QUEUE, duplicate_window=120),
-            api.StreamConfig(name=self.streams["tokens"], subjects=[self.subject("tokens.>")],
-                             retention=api.RetentionPolicy.LIMITS, max_age=600, duplicate_window=60),
+            api.StreamConfig(
+                name=self.streams["events"],
+                subjects=[self.subject("events.>")],
+                retention=api.RetentionPolicy.LIMITS,
+                max_age=30 * 86400,
+                duplicate_window=120,
+            ),
+            api.StreamConfig(
+                name=self.streams["work"],
+                subjects=[self.subject("work.>")],
+                retention=api.RetentionPolicy.WORK_QUEUE,
+                duplicate_window=120,
+            ),
+            api.StreamConfig(
+                name=self.streams["tokens"],
+                subjects=[self.subject("tokens.>")],
+                retention=api.RetentionPolicy.LIMITS,
+                max_age=600,
+                duplicate_window=60,
+            ),
         ]
         for config in configs:
             try:
@@ -86,14 +100,20 @@ class NatsBus(Bus):
                 await self._js.add_stream(config)
             # a stream that exists is kept as the operator set it (replicas, storage, sync)
 
+    @property
+    def _nc(self) -> nats.NATS:
+        if self._nc_ is None:
+            raise RuntimeError("the NATS bus is not connected: call connect() first")
+        return self._nc_
+
     async def close(self) -> None:
         for sub in self._subs:
             await sub.stop()
         self._subs.clear()
-        if self._nc is not None and not self._nc.is_closed:
+        if self._nc_ is not None and not self._nc_.is_closed:
             with contextlib.suppress(Exception):
-                await self._nc.drain()
-            self._nc = None
+                await self._nc_.drain()
+            self._nc_ = None
 
     async def publish(self, subject: str, data: bytes, *, msg_id: str | None = None) -> None:
         headers = {"Nats-Msg-Id": msg_id} if msg_id else None
@@ -118,9 +138,13 @@ class NatsBus(Bus):
 
     async def consume(self, subject: str, queue: str, handler: WorkHandler, *, concurrency: int = 4) -> Subscription:
         stream = self.streams[subject.split(".", 1)[0]]
-        config = api.ConsumerConfig(durable_name=queue, ack_policy=api.AckPolicy.EXPLICIT,
-                                    ack_wait=self.ack_wait_s, max_ack_pending=max(64, concurrency * 4),
-                                    filter_subject=self.subject(subject))
+        config = api.ConsumerConfig(
+            durable_name=queue,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait_s,
+            max_ack_pending=max(64, concurrency * 4),
+            filter_subject=self.subject(subject),
+        )
         sub = await self._js.pull_subscribe(self.subject(subject), durable=queue, stream=stream, config=config)
         busy = 0
         idle = asyncio.Condition()
@@ -136,16 +160,19 @@ class NatsBus(Bus):
                     busy -= 1
                     idle.notify()
 
+        def has_room() -> bool:
+            return busy < concurrency
+
         async def loop() -> None:
             nonlocal busy
-            running: set[asyncio.Task] = set()
+            running: set[asyncio.Task[None]] = set()
             while True:
                 async with idle:
-                    await idle.wait_for(lambda: busy < concurrency)
+                    await idle.wait_for(has_room)
                     free = concurrency - busy
                 try:
                     msgs = await sub.fetch(batch=free, timeout=1.0)
-                except (NatsTimeout, asyncio.TimeoutError):
+                except (TimeoutError, NatsTimeout):
                     continue
                 except Exception:
                     log.exception("fetch from %s failed", queue)
@@ -162,8 +189,12 @@ class NatsBus(Bus):
         return consumer
 
     async def replay(self, subject: str) -> AsyncIterator[bytes]:
-        sub = await self._js.subscribe(self.subject(subject), ordered_consumer=True,
-                                       deliver_policy=api.DeliverPolicy.ALL, stream=self.streams["tokens"])
+        sub = await self._js.subscribe(
+            self.subject(subject),
+            ordered_consumer=True,
+            deliver_policy=api.DeliverPolicy.ALL,
+            stream=self.streams["tokens"],
+        )
         try:
             async for msg in sub.messages:
                 yield msg.data
@@ -180,4 +211,4 @@ class NatsBus(Bus):
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def healthy(self) -> bool:
-        return self._nc is not None and self._nc.is_connected
+        return self._nc_ is not None and self._nc_.is_connected

@@ -12,51 +12,15 @@ import os
 import threading
 from abc import abstractmethod
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from domain.errors import GatewayError, InvalidRequest, NotFound, ProviderNotConfigured, RuntimeFailure
+from domain.errors import GatewayError, NotFound, ProviderNotConfigured, RuntimeFailure
 from runtimes.base import Chunk, GenerationRequest, Runtime, TextDelta
 from runtimes.local.model_pool import Emit, ModelPool, shared_pool
 
-__all__ = ["Emit", "LocalRuntime", "ModelPool", "Param", "check_parameters", "shared_pool", "size_mb"]
-
-
-@dataclass(frozen=True)
-class Param:
-    """What one request parameter may be: a type (``int``, ``float``, ``str``, ``"stop"``), a range or choices."""
-
-    kind: Any
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] = ()
-
-    def check(self, name: str, value: Any) -> Any:
-        if self.kind == "stop":
-            stops = [value] if isinstance(value, str) else value
-            if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops) or len(stops) > 4:
-                raise InvalidRequest(f"'{name}' must be a non-empty string or a list of at most 4", param=name)
-            return stops
-        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, self.kind) or isinstance(value, bool):
-            raise InvalidRequest(f"'{name}' must be of type {self.kind.__name__}", param=name)
-        if self.choices and value not in self.choices:
-            raise InvalidRequest(f"'{name}' must be one of {', '.join(self.choices)}", param=name)
-        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            raise InvalidRequest(f"'{name}' must be between {self.low} and {self.high}", param=name)
-        return value
-
-
-def check_parameters(runtime: str, parameters: Mapping[str, Any], spec: Mapping[str, Param]) -> dict[str, Any]:
-    """Validate request parameters against ``spec``; ``None`` values are dropped. Raises ``InvalidRequest``."""
-    unknown = sorted(set(parameters) - set(spec))
-    if unknown:
-        raise InvalidRequest(f"{runtime} does not accept {', '.join(unknown)}; it accepts {', '.join(sorted(spec))}",
-                             param=unknown[0])
-    return {name: spec[name].check(name, value) for name, value in parameters.items() if value is not None}
+__all__ = ["Emit", "LocalRuntime", "ModelPool", "shared_pool", "size_mb"]
 
 
 def size_mb(path: Path, suffixes: tuple[str, ...] = ()) -> float:
@@ -81,7 +45,6 @@ class LocalRuntime(Runtime):
     default_setting: ClassVar[str] = ""
     #: ``"file"`` (a GGUF) or ``"dir"`` (a pipeline folder).
     location_kind: ClassVar[str] = "file"
-    spec: ClassVar[dict[str, Param]] = {}
     #: How many chunks the model's thread may run ahead of the worker publishing them. Text runtimes let
     #: it run ahead so per-token publishing overlaps generation instead of adding to it; a cancel still
     #: stops the thread at its next token.
@@ -108,8 +71,9 @@ class LocalRuntime(Runtime):
         return size_mb(path) * 1.2
 
     @abstractmethod
-    def generate(self, model: Any, request: GenerationRequest, params: dict[str, Any], emit: Emit,
-                 cancelled: threading.Event) -> None:
+    def generate(
+        self, model: Any, request: GenerationRequest, params: dict[str, Any], emit: Emit, cancelled: threading.Event
+    ) -> None:
         """Generate (blocking, in the model's thread): ``emit`` each chunk, the ``Result`` last.
 
         ``emit`` raises once the request is cancelled: call it (or check ``cancelled``) at every token or step.
@@ -118,35 +82,40 @@ class LocalRuntime(Runtime):
     # ------------------------------------------------------------------ shared behaviour
     def locate(self, request: GenerationRequest) -> Path:
         """The model's path on disk, or a clear error naming what is missing."""
-        location = request.model or (getattr(self.settings, self.default_setting, None) if self.default_setting
-                                     else None)
+        location = request.model or (
+            getattr(self.settings, self.default_setting, None) if self.default_setting else None
+        )
         if not location:
             raise ProviderNotConfigured(
                 f"no local model for {self.name}: name a model or set LLM_API_{self.default_setting.upper()}",
-                param="model")
+                param="model",
+            )
         path = Path(os.path.expanduser(location))
         exists = path.is_dir() if self.location_kind == "dir" else path.is_file()
         if not exists:
             what = "pipeline folder" if self.location_kind == "dir" else "model file"
-            raise NotFound(f"local {what} not found: {path} (download the model first, or fix its location)",
-                           param="model")
+            raise NotFound(
+                f"local {what} not found: {path} (download the model first, or fix its location)", param="model"
+            )
         return path.resolve()
 
-    def validate(self, modality: str, parameters: dict[str, Any], model: str = "") -> None:
-        check_parameters(self.name, parameters, self.spec)
-
     async def execute(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        params = check_parameters(self.name, request.parameters, self.spec)
+        params = dict(request.parameters)  # checked by ``validate`` when the generation was requested
         path = self.locate(request)
         try:
             # the file's identity is in the key: a model removed and downloaded again to the same path is a new
             # model, never the old weights still in memory
             stat = path.stat()
-            async with self.pool.use((self.name, str(path), stat.st_ino, stat.st_mtime_ns),
-                                     lambda: self._load(path),
-                                     size_mb=self.estimate_mb(path), unload=self.unload) as lease:
-                work: Callable[[Emit, threading.Event], None] = (
-                    lambda emit, cancelled: self.generate(lease.model, request, params, emit, cancelled))
+            async with self.pool.use(
+                (self.name, str(path), stat.st_ino, stat.st_mtime_ns),
+                lambda: self._load(path),
+                size_mb=self.estimate_mb(path),
+                unload=self.unload,
+            ) as lease:
+
+                def work(emit: Emit, cancelled: threading.Event) -> None:
+                    self.generate(lease.model, request, params, emit, cancelled)
+
                 async for chunk in lease.stream(work, window=self.stream_window, merge=merge_text):
                     yield chunk
             self.counters["generations"] += 1
@@ -158,8 +127,9 @@ class LocalRuntime(Runtime):
             raise
         except Exception as exc:
             self.counters["failures"] += 1
-            raise RuntimeFailure(f"{self.name} failed on {path.name}: {type(exc).__name__}: {exc}",
-                                 provider=self.name) from exc
+            raise RuntimeFailure(
+                f"{self.name} failed on {path.name}: {type(exc).__name__}: {exc}", provider=self.name
+            ) from exc
 
     def _load(self, path: Path) -> Any:
         try:
@@ -167,5 +137,6 @@ class LocalRuntime(Runtime):
         except GatewayError:
             raise
         except Exception as exc:
-            raise RuntimeFailure(f"{self.name} could not load {path}: {type(exc).__name__}: {exc}",
-                                 provider=self.name) from exc
+            raise RuntimeFailure(
+                f"{self.name} could not load {path}: {type(exc).__name__}: {exc}", provider=self.name
+            ) from exc

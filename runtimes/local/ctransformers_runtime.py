@@ -49,15 +49,20 @@ class _Child:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
-                   PYTHONUNBUFFERED="1")
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
+            PYTHONUNBUFFERED="1",
+        )
         self._stderr.clear()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "runtimes.local.ctransformers_runtime"], env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [sys.executable, "-m", "runtimes.local.ctransformers_runtime"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
-        threading.Thread(target=self._drain_stderr, args=(self.proc,), daemon=True,
-                         name="ctransformers-stderr").start()
+        threading.Thread(target=self._drain_stderr, args=(self.proc,), daemon=True, name="ctransformers-stderr").start()
         self.send({"op": "load", "path": str(self.path), "context_length": self.context_length})
         self.receive("loading")
 
@@ -96,8 +101,10 @@ class _Child:
         tail = " | ".join(line for line in list(self._stderr)[-3:] if line.strip())
         return RuntimeFailure(
             f"the ctransformers process crashed ({how}) while {doing} {self.path.name}"
-            + (f": {tail}" if tail else "") + "; this model may not be supported by ctransformers (try llamacpp)",
-            provider="ctransformers")
+            + (f": {tail}" if tail else "")
+            + "; this model may not be supported by ctransformers (try llamacpp)",
+            provider="ctransformers",
+        )
 
     def close(self) -> None:
         if self.proc is None:
@@ -137,8 +144,9 @@ class CTransformersRuntime(GGUFTextRuntime):
     def unload(self, model: _Child) -> None:
         model.close()
 
-    def generate(self, model: _Child, request: GenerationRequest, params: dict[str, Any], emit: Emit,
-                 cancelled: threading.Event) -> None:
+    def generate(
+        self, model: _Child, request: GenerationRequest, params: dict[str, Any], emit: Emit, cancelled: threading.Event
+    ) -> None:
         if not model.alive:  # crashed on an earlier request: start afresh
             model.close()
             model.start()
@@ -161,8 +169,13 @@ class CTransformersRuntime(GGUFTextRuntime):
         done = message["done"]
         if done["tail"]:  # text held back while it could have grown into a stop sequence
             emit(TextDelta(done["tail"]))
-        emit(Result(text=done["text"], finish_reason=done["finish_reason"],
-                    usage=Usage(input_tokens=done["input_tokens"], output_tokens=done["output_tokens"])))
+        emit(
+            Result(
+                text=done["text"],
+                finish_reason=done["finish_reason"],
+                usage=Usage(input_tokens=done["input_tokens"], output_tokens=done["output_tokens"]),
+            )
+        )
 
 
 def create(settings: Any, pool: ModelPool | None = None) -> CTransformersRuntime:
@@ -170,6 +183,7 @@ def create(settings: Any, pool: ModelPool | None = None) -> CTransformersRuntime
 
 
 # ------------------------------------------------------------------------------------------ the child process
+
 
 def _render_prompt(messages: list[dict[str, str]]) -> str:
     """A plain transcript. Not the GGUF's chat template: ctransformers tokenizes special tokens (``</s>``,
@@ -199,9 +213,10 @@ def _child_main() -> None:  # pragma: no cover - runs in the child process
                 send({"error": f"model file not found: {path}", "kind": "missing"})
                 continue
             try:
-                llm = AutoModelForCausalLM.from_pretrained(path, model_type="llama", local_files_only=True,
-                                                           context_length=command["context_length"])
-            except Exception as exc:  # noqa: BLE001
+                llm = AutoModelForCausalLM.from_pretrained(
+                    path, model_type="llama", local_files_only=True, context_length=command["context_length"]
+                )
+            except Exception as exc:
                 send({"error": f"could not load {path}: {exc}", "kind": "load"})
                 continue
             send({"ok": True})
@@ -218,15 +233,22 @@ def _child_generate(llm: Any, path: str, command: dict[str, Any], send: Any, com
     prompt = llm.tokenize(command["prompt"])
     room = llm.context_length - len(prompt)
     if room <= 0:
-        send({"error": f"the prompt ({len(prompt)} tokens) fills the context ({llm.context_length})",
-              "kind": "invalid"})
+        send(
+            {"error": f"the prompt ({len(prompt)} tokens) fills the context ({llm.context_length})", "kind": "invalid"}
+        )
         return
     max_tokens = min(params.get("max_tokens") or room, room)
     stops: list[str] = params.get("stop") or []
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     text, sent, count, finish = "", 0, 0, "stop"
-    tokens = llm.generate(prompt, temperature=params.get("temperature", 0.8), top_p=params.get("top_p", 0.95),
-                          top_k=40, seed=params.get("seed", -1), reset=True)
+    tokens = llm.generate(
+        prompt,
+        temperature=params.get("temperature", 0.8),
+        top_p=params.get("top_p", 0.95),
+        top_k=40,
+        seed=params.get("seed", -1),
+        reset=True,
+    )
     for token in tokens:
         count += 1
         text += decoder.decode(llm.detokenize([token], decode=False))
@@ -244,8 +266,17 @@ def _child_generate(llm: Any, path: str, command: dict[str, Any], send: Any, com
             finish = "length"
             break
     tokens.close()
-    send({"done": {"text": text, "tail": text[sent:], "input_tokens": len(prompt), "output_tokens": count,
-                   "finish_reason": finish}})
+    send(
+        {
+            "done": {
+                "text": text,
+                "tail": text[sent:],
+                "input_tokens": len(prompt),
+                "output_tokens": count,
+                "finish_reason": finish,
+            }
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -8,20 +8,30 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
-from domain.errors import InvalidRequest
-from runtimes.base import IMAGE_PARAMETERS, Blob, GenerationRequest, Progress, Result, Usage
-from runtimes.local import Emit, LocalRuntime, ModelPool, Param, size_mb
+from pydantic import Field, field_validator
 
-IMAGE_SPEC = {
-    "width": Param(int, 8, 2048),
-    "height": Param(int, 8, 2048),
-    "steps": Param(int, 1, 200),
-    "guidance": Param(float, 0.0, 30.0),
-    "negative_prompt": Param(str),
-    "seed": Param(int, 0, 2**63 - 1),
-    "n": Param(int, 1, 4),
-}
-assert set(IMAGE_SPEC) == IMAGE_PARAMETERS
+from domain.errors import InvalidRequest
+from runtimes.base import Blob, GenerationRequest, Progress, Result, Usage
+from runtimes.local import Emit, LocalRuntime, ModelPool, size_mb
+from runtimes.options import NegativePrompt, Options
+
+
+class DiffusersImageOptions(Options):
+    width: int | None = Field(None, ge=8, le=2048)
+    height: int | None = Field(None, ge=8, le=2048)
+    steps: int | None = Field(None, ge=1, le=200)
+    guidance: float | None = Field(None, ge=0, le=30)
+    negative_prompt: NegativePrompt = None
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    n: int | None = Field(None, ge=1, le=4)
+
+    @field_validator("width", "height")
+    @classmethod
+    def multiple_of_8(cls, value: int | None) -> int | None:
+        if value is not None and value % 8:
+            raise ValueError("width and height must be multiples of 8")
+        return value
+
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".ckpt")
 
@@ -66,18 +76,15 @@ class PipelineRuntime(LocalRuntime):
 
 class DiffusersRuntime(PipelineRuntime):
     name = "diffusers"
-    modalities = frozenset({"image"})
-    parameters: ClassVar[dict[str, frozenset[str]]] = {"image": IMAGE_PARAMETERS}
+    options = {"image": DiffusersImageOptions}
     default_setting = "local_image_model_id"
-    spec = IMAGE_SPEC
 
-    def generate(self, model: Any, request: GenerationRequest, params: dict[str, Any], emit: Emit,
-                 cancelled: threading.Event) -> None:
+    def generate(
+        self, model: Any, request: GenerationRequest, params: dict[str, Any], emit: Emit, cancelled: threading.Event
+    ) -> None:
         import torch
 
         width, height = params.get("width", 512), params.get("height", 512)
-        if width % 8 or height % 8:
-            raise InvalidRequest("width and height must be multiples of 8", param="width" if width % 8 else "height")
         steps = params.get("steps", 30)
 
         def on_step_end(pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -87,10 +94,16 @@ class DiffusersRuntime(PipelineRuntime):
 
         with torch.inference_mode():
             output = model(
-                prompt=request.prompt, negative_prompt=params.get("negative_prompt"), width=width, height=height,
-                num_inference_steps=steps, guidance_scale=params.get("guidance", 7.5),
-                num_images_per_prompt=params.get("n", 1), generator=generator(params.get("seed")),
-                callback_on_step_end=on_step_end, output_type="pil",
+                prompt=request.prompt,
+                negative_prompt=params.get("negative_prompt"),
+                width=width,
+                height=height,
+                num_inference_steps=steps,
+                guidance_scale=params.get("guidance", 7.5),
+                num_images_per_prompt=params.get("n", 1),
+                generator=generator(params.get("seed")),
+                callback_on_step_end=on_step_end,
+                output_type="pil",
             )
         images = tuple(Blob(_png(image), "image/png", "png") for image in output.images)
         emit(Result(images=images, usage=Usage(images=len(images))))

@@ -4,36 +4,37 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from runtimes.base import TEXT_PARAMETERS, GenerationRequest, Result, TextDelta, Usage
-from runtimes.local import Emit, LocalRuntime, ModelPool, Param
+from pydantic import Field
 
-TEXT_SPEC = {
-    "temperature": Param(float, 0.0, 2.0),
-    "max_tokens": Param(int, 1, 32768),
-    "top_p": Param(float, 0.0, 1.0),
-    "stop": Param("stop"),
-    "seed": Param(int, 0, 2**32 - 2),
-}
-assert set(TEXT_SPEC) == TEXT_PARAMETERS
+from runtimes.base import GenerationRequest, Result, TextDelta, Usage
+from runtimes.local import Emit, LocalRuntime, ModelPool
+from runtimes.options import LocalStop, Options, Temperature, TopP
+
+
+class GGUFTextOptions(Options):
+    temperature: Temperature = None
+    max_tokens: int | None = Field(None, ge=1, le=32768)
+    top_p: TopP = None
+    stop: LocalStop = None
+    seed: int | None = Field(None, ge=0, le=2**32 - 2)
 
 
 class GGUFTextRuntime(LocalRuntime):
     """What the GGUF text runtimes (``llamacpp``, ``ctransformers``) share: one text API, one default model."""
 
-    modalities = frozenset({"text"})
+    options = {"text": GGUFTextOptions}
     stream_window = 64
-    parameters: ClassVar[dict[str, frozenset[str]]] = {"text": TEXT_PARAMETERS}
     default_setting = "local_text_model_path"
-    spec = TEXT_SPEC
 
 
 class LlamaCppRuntime(GGUFTextRuntime):
     name = "llamacpp"
 
-    def __init__(self, settings: Any, pool: ModelPool | None = None, *, n_ctx: int = 4096,
-                 n_threads: int | None = None) -> None:
+    def __init__(
+        self, settings: Any, pool: ModelPool | None = None, *, n_ctx: int = 4096, n_threads: int | None = None
+    ) -> None:
         super().__init__(settings, pool)
         self.n_ctx = n_ctx
         self.n_threads = n_threads
@@ -46,8 +47,9 @@ class LlamaCppRuntime(GGUFTextRuntime):
 
         return Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
 
-    def generate(self, model: Any, request: GenerationRequest, params: dict[str, Any], emit: Emit,
-                 cancelled: threading.Event) -> None:
+    def generate(
+        self, model: Any, request: GenerationRequest, params: dict[str, Any], emit: Emit, cancelled: threading.Event
+    ) -> None:
         import numpy as np
         from llama_cpp import LogitsProcessorList
 
@@ -69,9 +71,15 @@ class LlamaCppRuntime(GGUFTextRuntime):
         text: list[str] = []
         finish_reason = "stop"
         stream = model.create_chat_completion(
-            messages=messages, stream=True, logits_processor=LogitsProcessorList([each_token]),
-            temperature=params.get("temperature", 0.8), top_p=params.get("top_p", 0.95), top_k=40,
-            max_tokens=params.get("max_tokens"), stop=params.get("stop"), seed=params.get("seed"),
+            messages=messages,
+            stream=True,
+            logits_processor=LogitsProcessorList([each_token]),
+            temperature=params.get("temperature", 0.8),
+            top_p=params.get("top_p", 0.95),
+            top_k=40,
+            max_tokens=params.get("max_tokens"),
+            stop=params.get("stop"),
+            seed=params.get("seed"),
         )
         for chunk in stream:
             if cancelled.is_set():
@@ -86,8 +94,10 @@ class LlamaCppRuntime(GGUFTextRuntime):
             return
         # Sampled tokens include the end-of-generation token when the model stopped by itself.
         ended_by_model = finish_reason == "stop" and not params.get("stop")
-        usage = Usage(input_tokens=self._prompt_tokens(model, messages),
-                      output_tokens=max(sampled - (1 if ended_by_model else 0), 0))
+        usage = Usage(
+            input_tokens=self._prompt_tokens(model, messages),
+            output_tokens=max(sampled - (1 if ended_by_model else 0), 0),
+        )
         emit(Result(text="".join(text), usage=usage, finish_reason=finish_reason))
 
     @staticmethod

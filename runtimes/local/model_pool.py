@@ -65,8 +65,13 @@ class Lease:
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._entry.executor, fn, *args)
 
-    async def stream(self, work: Callable[[Emit, threading.Event], None], *, window: int = 1,
-                     merge: Callable[[Any, Any], Any] | None = None) -> AsyncIterator[Any]:
+    async def stream(
+        self,
+        work: Callable[[Emit, threading.Event], None],
+        *,
+        window: int = 1,
+        merge: Callable[[Any, Any], Any] | None = None,
+    ) -> AsyncIterator[Any]:
         """Run ``work(emit, cancelled)`` in the model's thread and yield each item it emits, as it emits it.
 
         The thread runs at most ``window`` items ahead of the consumer (``emit`` waits), so a slow reader slows
@@ -153,8 +158,9 @@ class ModelPool:
         return sum(e.size_mb for e in self._entries.values())
 
     @contextlib.asynccontextmanager
-    async def use(self, key: Hashable, load: Callable[[], Any], *, size_mb: float,
-                  unload: Callable[[Any], None] | None = None) -> AsyncIterator[Lease]:
+    async def use(
+        self, key: Hashable, load: Callable[[], Any], *, size_mb: float, unload: Callable[[Any], None] | None = None
+    ) -> AsyncIterator[Lease]:
         """Hold model ``key`` (loading it with ``load()`` in a thread if needed) for the duration of the block."""
         self._start_reaper()
         entry = await self._get(key, load, size_mb, unload)
@@ -166,8 +172,9 @@ class ModelPool:
             entry.last_used = self._clock()
             self._trim()
 
-    async def _get(self, key: Hashable, load: Callable[[], Any], size_mb: float,
-                   unload: Callable[[Any], None] | None) -> _Entry:
+    async def _get(
+        self, key: Hashable, load: Callable[[], Any], size_mb: float, unload: Callable[[Any], None] | None
+    ) -> _Entry:
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)
@@ -179,8 +186,9 @@ class ModelPool:
         # Shielded: a cancelled caller leaves the load to finish for the others (and for the next request).
         return await asyncio.shield(task)
 
-    async def _load(self, key: Hashable, load: Callable[[], Any], size_mb: float,
-                    unload: Callable[[Any], None] | None) -> _Entry:
+    async def _load(
+        self, key: Hashable, load: Callable[[], Any], size_mb: float, unload: Callable[[Any], None] | None
+    ) -> _Entry:
         entry = _Entry(key, size_mb, unload, ThreadPoolExecutor(1, thread_name_prefix="model"))
         try:
             self._make_room(size_mb)
@@ -197,8 +205,9 @@ class ModelPool:
         self._entries[key] = entry
         self.stats.loads += 1
         metrics.LOCAL_MODEL_LOADS.inc()
-        log.info("loaded local model %s (~%.0f MB; %.0f MB of %s MB in use)", key, size_mb, self.loaded_mb(),
-                 self.budget_mb)
+        log.info(
+            "loaded local model %s (~%.0f MB; %.0f MB of %s MB in use)", key, size_mb, self.loaded_mb(), self.budget_mb
+        )
         return entry
 
     def _evicted(self) -> None:
@@ -271,8 +280,12 @@ class ModelPool:
         entries = list(self._entries.values())
         for entry in entries:
             self._unload(entry)
-        await asyncio.get_running_loop().run_in_executor(
-            None, lambda: [e.executor.shutdown(wait=True) for e in entries])
+
+        def shut_down() -> None:
+            for e in entries:
+                e.executor.shutdown(wait=True)
+
+        await asyncio.get_running_loop().run_in_executor(None, shut_down)
 
 
 _shared: ModelPool | None = None

@@ -3,33 +3,33 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, ClassVar
+from typing import Any
 
-from runtimes.base import MESH_PARAMETERS, Blob, GenerationRequest, Progress, Result, Usage
-from runtimes.local import Emit, ModelPool, Param
+from pydantic import Field
+
+from runtimes.base import Blob, GenerationRequest, Progress, Result, Usage
+from runtimes.local import Emit, ModelPool
 from runtimes.local.diffusers_runtime import PipelineRuntime, generator
+from runtimes.options import MESH_FORMATS, MeshOptions
 
 FORMATS = {"glb": "model/gltf-binary", "ply": "model/x-ply", "obj": "model/obj"}
+assert tuple(FORMATS) == MESH_FORMATS
 
-MESH_SPEC = {
-    "steps": Param(int, 1, 200),
-    "guidance": Param(float, 0.0, 50.0),
-    "seed": Param(int, 0, 2**63 - 1),
-    "format": Param(str, choices=tuple(FORMATS)),
-}
-assert set(MESH_SPEC) == MESH_PARAMETERS
+
+class ShapEMeshOptions(MeshOptions):
+    steps: int | None = Field(None, ge=1, le=200)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
 
 
 class ShapERuntime(PipelineRuntime):
     name = "shap_e"
-    modalities = frozenset({"3d"})
-    parameters: ClassVar[dict[str, frozenset[str]]] = {"3d": MESH_PARAMETERS}
+    options = {"3d": ShapEMeshOptions}
     default_setting = "local_3d_model_id"
     working_mb = 1024  # mesh extraction queries a 128^3 grid
-    spec = MESH_SPEC
 
-    def generate(self, model: Any, request: GenerationRequest, params: dict[str, Any], emit: Emit,
-                 cancelled: threading.Event) -> None:
+    def generate(
+        self, model: Any, request: GenerationRequest, params: dict[str, Any], emit: Emit, cancelled: threading.Event
+    ) -> None:
         import torch
 
         fmt = params.get("format", "glb")
@@ -49,14 +49,20 @@ class ShapERuntime(PipelineRuntime):
             if cancelled.is_set():
                 emit(None)
 
-        hooks = [model.prior.register_forward_pre_hook(before_step),
-                 model.prior.register_forward_hook(after_step),
-                 model.shap_e_renderer.mlp.register_forward_pre_hook(before_query)]
+        hooks = [
+            model.prior.register_forward_pre_hook(before_step),
+            model.prior.register_forward_hook(after_step),
+            model.shap_e_renderer.mlp.register_forward_pre_hook(before_query),
+        ]
         try:
             with torch.inference_mode():
-                output = model(request.prompt, num_inference_steps=params.get("steps", 64),
-                               guidance_scale=params.get("guidance", 15.0), generator=generator(params.get("seed")),
-                               output_type="mesh")
+                output = model(
+                    request.prompt,
+                    num_inference_steps=params.get("steps", 64),
+                    guidance_scale=params.get("guidance", 15.0),
+                    generator=generator(params.get("seed")),
+                    output_type="mesh",
+                )
         finally:
             for hook in hooks:
                 hook.remove()

@@ -6,37 +6,71 @@ caller gave none). A stream reports input tokens in ``message_start`` and output
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
+from pydantic_settings import SettingsConfigDict
+
 from domain.errors import ProviderUnavailable
-from runtimes.base import TEXT_PARAMETERS, Chunk, Credential, GenerationRequest, Result, Runtime, TextDelta, Usage
-from runtimes.providers.http import ProviderHTTP, RetryPolicy, estimate_tokens, wants_stream
+from runtimes.base import Chunk, Credential, GenerationRequest, ProviderSettings, Result, TextDelta, Usage
+from runtimes.options import MaxTokens, Options, Stop, Temperature, TopP
+from runtimes.providers.http import ProviderRuntime, RetryPolicy, estimate_tokens, wants_stream
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
-STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
-                "refusal": "content_filter", "pause_turn": "stop"}
-ERROR_KINDS = {"invalid_request_error": "rejected", "not_found_error": "rejected", "request_too_large": "rejected",
-               "authentication_error": "auth", "permission_error": "auth", "rate_limit_error": "rate_limited"}
+STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "pause_turn": "stop",
+}
+ERROR_KINDS = {
+    "invalid_request_error": "rejected",
+    "not_found_error": "rejected",
+    "request_too_large": "rejected",
+    "authentication_error": "auth",
+    "permission_error": "auth",
+    "rate_limit_error": "rate_limited",
+}
 
 
-class AnthropicRuntime(Runtime):
+class AnthropicSettings(ProviderSettings):
+    model_config = SettingsConfigDict(env_prefix="LLM_API_ANTHROPIC_", **ProviderSettings.CONFIG)
+
+    base_url: str = "https://api.anthropic.com"
+
+
+class AnthropicTextOptions(Options):
+    """The Messages API has no seed."""
+
+    temperature: Temperature = None
+    max_tokens: MaxTokens = None
+    top_p: TopP = None
+    stop: Stop = None
+
+
+class AnthropicRuntime(ProviderRuntime):
     name = "anthropic"
-    modalities = frozenset({"text"})
-    needs_credential = True
-    parameters = {"text": TEXT_PARAMETERS - {"seed"}}  # the Messages API has no seed
+    label = "Anthropic"
+    settings_class = AnthropicSettings
+    options = {"text": AnthropicTextOptions}
+    models = (("claude-opus-4-1", "text"), ("claude-sonnet-4-5", "text"), ("claude-haiku-4-5", "text"))
+    prices = {"claude-sonnet-4-5": (3.0, 15.0), "claude-haiku-4-5": (1.0, 5.0)}
 
-    def __init__(self, base_url: str, *, timeout_s: float = 60.0, retry: RetryPolicy | None = None,
-                 default_max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
-        self.url = base_url.rstrip("/") + "/v1/messages"
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        *,
+        timeout_s: float = 60.0,
+        retry: RetryPolicy | None = None,
+        default_max_tokens: int = DEFAULT_MAX_TOKENS,
+    ) -> None:
+        super().__init__(settings, timeout_s=timeout_s, retry=retry)
+        self.url = str(getattr(settings, "base_url", "")).rstrip("/") + "/v1/messages"
         self.default_max_tokens = default_max_tokens
-        self.http = ProviderHTTP(self.name, "Anthropic", "LLM_API_ANTHROPIC_API_KEY", timeout_s=timeout_s,
-                                 retry=retry)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
 
     def body(self, request: GenerationRequest) -> dict[str, Any]:
         params = request.parameters
@@ -67,21 +101,29 @@ class AnthropicRuntime(Runtime):
                 async for chunk in chunks:
                     yield chunk
             return
-        data = await self.http.post_json(self.url, headers=self.headers(credential), body=self.body(request),
-                                         credential=credential)
+        data = await self.http.post_json(
+            self.url, headers=self.headers(credential), body=self.body(request), credential=credential
+        )
         text = "".join(block.get("text", "") for block in data.get("content") or () if block.get("type") == "text")
         if text:
             yield TextDelta(text)
-        yield Result(text=text, usage=self._usage(data.get("usage") or {}, {}, request, text),
-                     finish_reason=STOP_REASONS.get(data.get("stop_reason") or "end_turn", "stop"))
+        yield Result(
+            text=text,
+            usage=self._usage(data.get("usage") or {}, {}, request, text),
+            finish_reason=STOP_REASONS.get(data.get("stop_reason") or "end_turn", "stop"),
+        )
 
-    async def _stream(self, request: GenerationRequest, credential: Credential) -> AsyncIterator[Chunk]:
+    async def _stream(self, request: GenerationRequest, credential: Credential) -> AsyncGenerator[Chunk, None]:
         parts: list[str] = []
         start_usage: dict[str, Any] = {}
         final_usage: dict[str, Any] = {}
         stop_reason, finished = None, False
-        events = self.http.stream_sse(self.url, headers=self.headers(credential),
-                                      body=self.body(request) | {"stream": True}, credential=credential)
+        events = self.http.stream_sse(
+            self.url,
+            headers=self.headers(credential),
+            body=self.body(request) | {"stream": True},
+            credential=credential,
+        )
         async with aclosing(events):
             async for event in events:
                 kind = event.event
@@ -105,18 +147,22 @@ class AnthropicRuntime(Runtime):
                 elif kind == "error":
                     error = data.get("error") or {}
                     message = str(error.get("message") or error.get("type") or "stream error")
-                    raise self.http.error(ERROR_KINDS.get(error.get("type"), "unavailable"), message, credential)
+                    raise self.http.error(ERROR_KINDS.get(str(error.get("type")), "unavailable"), message, credential)
         if not finished:
             raise ProviderUnavailable("Anthropic ended the stream before message_stop.", provider=self.name)
         text = "".join(parts)
-        yield Result(text=text, usage=self._usage(start_usage, final_usage, request, text),
-                     finish_reason=STOP_REASONS.get(stop_reason or "end_turn", "stop"))
+        yield Result(
+            text=text,
+            usage=self._usage(start_usage, final_usage, request, text),
+            finish_reason=STOP_REASONS.get(stop_reason or "end_turn", "stop"),
+        )
 
     @staticmethod
     def _usage(start: dict[str, Any], final: dict[str, Any], request: GenerationRequest, text: str) -> Usage:
         merged = start | {k: v for k, v in final.items() if v}
-        input_tokens = sum(int(merged.get(k) or 0) for k in
-                           ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+        input_tokens = sum(
+            int(merged.get(k) or 0) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+        )
         output_tokens = int(merged.get("output_tokens") or 0)
         if not input_tokens:
             input_tokens = estimate_tokens(" ".join(m.content for m in request.messages))
@@ -125,8 +171,4 @@ class AnthropicRuntime(Runtime):
         return Usage(input_tokens=input_tokens, output_tokens=output_tokens)
 
 
-def create(settings: Any, **options: Any) -> AnthropicRuntime:
-    """The ``pluggably.runtimes`` entry point. ``options`` reach the constructor (tests pass a fast ``retry``)."""
-    options.setdefault("timeout_s", settings.provider_timeout_s)
-    options.setdefault("retry", RetryPolicy(max_retries=settings.provider_max_retries))
-    return AnthropicRuntime(settings.anthropic_base_url, **options)
+create = AnthropicRuntime.create  # the ``pluggably.runtimes`` entry point

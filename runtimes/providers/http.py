@@ -13,9 +13,9 @@ import asyncio
 import json
 import math
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -28,7 +28,7 @@ from domain.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from runtimes.base import Credential, GenerationRequest
+from runtimes.base import Credential, GenerationRequest, ProviderSettings, Runtime
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ class SSEEvent:
 
 async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
     """Parse server-sent events from decoded lines (the WHATWG rules; an unterminated last event is dropped)."""
-    event, data, event_id = "", [], None
+    event, event_id = "", None
+    data: list[str] = []
     async for line in lines:
         if not line:
             if data:
@@ -127,8 +128,9 @@ class ProviderHTTP:
     server-wide key's variable (``LLM_API_OPENAI_API_KEY``).
     """
 
-    def __init__(self, provider: str, label: str, env_var: str, *, timeout_s: float = 60.0,
-                 retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, provider: str, label: str, env_var: str, *, timeout_s: float = 60.0, retry: RetryPolicy | None = None
+    ) -> None:
         self.provider = provider
         self.label = label
         self.env_var = env_var
@@ -158,7 +160,8 @@ class ProviderHTTP:
             raise ProviderNotConfigured(
                 f"{self.label} is not configured: the administrator can set {self.env_var}, "
                 f"or save your own key under Profile (PUT /v1/me/credentials/{self.provider}).",
-                param="model")
+                param="model",
+            )
         return request.credential
 
     def _scrub(self, text: str, credential: Credential | None) -> str:
@@ -168,28 +171,37 @@ class ProviderHTTP:
 
     def auth_failed(self, credential: Credential | None, status: int | str) -> ProviderAuthFailed:
         if credential is not None and credential.source == "user":
-            message = (f"{self.label} rejected your saved {self.label} credential (Profile) ({status}): update it "
-                       f"under Profile (PUT /v1/me/credentials/{self.provider}).")
+            message = (
+                f"{self.label} rejected your saved {self.label} credential (Profile) ({status}): update it "
+                f"under Profile (PUT /v1/me/credentials/{self.provider})."
+            )
         else:
-            message = (f"{self.label} rejected the server's key from {self.env_var} ({status}): the administrator "
-                       f"must fix it, or save your own key under Profile (PUT /v1/me/credentials/{self.provider}).")
+            message = (
+                f"{self.label} rejected the server's key from {self.env_var} ({status}): the administrator "
+                f"must fix it, or save your own key under Profile (PUT /v1/me/credentials/{self.provider})."
+            )
         return ProviderAuthFailed(message, provider=self.provider)
 
-    def error(self, kind: str, message: str, credential: Credential | None = None, *,
-              retry_after: float | None = None) -> ProviderError:
+    def error(
+        self, kind: str, message: str, credential: Credential | None = None, *, retry_after: float | None = None
+    ) -> ProviderError:
         """An error of ``kind`` (rejected, auth, rate_limited, unavailable, timeout), e.g. from a stream event."""
         if kind == "auth":
             return self.auth_failed(credential, "in stream")
         message = self._scrub(message, credential)
-        cls = {"rejected": ProviderRejected, "rate_limited": ProviderRateLimited,
-               "timeout": ProviderTimeout}.get(kind, ProviderUnavailable)
-        prefix = {"rejected": f"{self.label} rejected the request",
-                  "rate_limited": f"{self.label} rate limit reached",
-                  "timeout": f"{self.label} timed out"}.get(kind, f"{self.label} failed")
+        cls = {"rejected": ProviderRejected, "rate_limited": ProviderRateLimited, "timeout": ProviderTimeout}.get(
+            kind, ProviderUnavailable
+        )
+        prefix = {
+            "rejected": f"{self.label} rejected the request",
+            "rate_limited": f"{self.label} rate limit reached",
+            "timeout": f"{self.label} timed out",
+        }.get(kind, f"{self.label} failed")
         return cls(f"{prefix}: {message}", provider=self.provider, retry_after=retry_after)
 
-    def error_for_status(self, status: int, body: str, headers: Mapping[str, str],
-                         credential: Credential | None) -> ProviderError:
+    def error_for_status(
+        self, status: int, body: str, headers: Mapping[str, str], credential: Credential | None
+    ) -> ProviderError:
         message = provider_message(body) or f"HTTP {status}"
         if status in (401, 403):
             return self.auth_failed(credential, f"HTTP {status}")
@@ -198,8 +210,9 @@ class ProviderHTTP:
         if status == 408:
             return self.error("timeout", message, credential)
         if status >= 500:
-            return self.error("unavailable", f"HTTP {status}: {message}", credential,
-                              retry_after=parse_retry_after(headers))
+            return self.error(
+                "unavailable", f"HTTP {status}: {message}", credential, retry_after=parse_retry_after(headers)
+            )
         return self.error("rejected", message, credential)
 
     def _transport_error(self, exc: httpx.TransportError, *, mid_stream: bool) -> ProviderError:
@@ -207,8 +220,9 @@ class ProviderHTTP:
             where = "stopped sending mid-stream" if mid_stream else "did not answer"
             return ProviderTimeout(f"{self.label} {where} within {self.timeout_s:g} s.", provider=self.provider)
         if mid_stream:
-            return ProviderUnavailable(f"{self.label} broke off the stream: {type(exc).__name__}.",
-                                       provider=self.provider)
+            return ProviderUnavailable(
+                f"{self.label} broke off the stream: {type(exc).__name__}.", provider=self.provider
+            )
         return ProviderUnavailable(f"Could not reach {self.label}: {type(exc).__name__}.", provider=self.provider)
 
     async def _backoff_or_raise(self, error: ProviderError, attempt: int) -> None:
@@ -219,8 +233,15 @@ class ProviderHTTP:
 
     # -- requests ----------------------------------------------------------------------------------------------
 
-    async def post_json(self, url: str, *, headers: Mapping[str, str], body: Any, credential: Credential | None,
-                        params: Mapping[str, str] | None = None) -> Any:
+    async def post_json(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: Any,
+        credential: Credential | None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
         attempt = 0
         while True:
             try:
@@ -232,14 +253,22 @@ class ProviderHTTP:
                     try:
                         return response.json()
                     except ValueError:
-                        raise ProviderUnavailable(f"{self.label} answered with invalid JSON.",
-                                                  provider=self.provider) from None
+                        raise ProviderUnavailable(
+                            f"{self.label} answered with invalid JSON.", provider=self.provider
+                        ) from None
                 error = self.error_for_status(response.status_code, response.text, response.headers, credential)
             await self._backoff_or_raise(error, attempt)
             attempt += 1
 
-    async def stream_sse(self, url: str, *, headers: Mapping[str, str], body: Any, credential: Credential | None,
-                         params: Mapping[str, str] | None = None) -> AsyncIterator[SSEEvent]:
+    async def stream_sse(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: Any,
+        credential: Credential | None,
+        params: Mapping[str, str] | None = None,
+    ) -> AsyncGenerator[SSEEvent, None]:
         attempt = 0
         while True:
             started = False
@@ -259,3 +288,32 @@ class ProviderHTTP:
                     raise error from None
             await self._backoff_or_raise(error, attempt)
             attempt += 1
+
+
+class ProviderRuntime(Runtime):
+    """A commercial provider over HTTP: its own settings (``settings_class``), one pooled client (``self.http``) and
+    the server-wide key. A module's ``create = TheRuntime.create`` is its ``pluggably.runtimes`` entry point."""
+
+    needs_credential = True
+    settings_class: ClassVar[type[ProviderSettings]] = ProviderSettings
+    http_class: ClassVar[type[ProviderHTTP]] = ProviderHTTP
+
+    def __init__(
+        self, settings: ProviderSettings, *, timeout_s: float = 60.0, retry: RetryPolicy | None = None
+    ) -> None:
+        self.settings = settings
+        self.http = self.http_class(self.name, self.label, self.key_setting(), timeout_s=timeout_s, retry=retry)
+
+    @classmethod
+    def create(cls, settings: Any, own: ProviderSettings | None = None, **options: Any) -> Any:
+        """Made from the gateway's ``settings`` (timeouts, retries) and the provider's own, read from the
+        environment unless given (``own``). ``options`` reach the constructor (tests pass a fast ``retry``)."""
+        options.setdefault("timeout_s", settings.provider_timeout_s)
+        options.setdefault("retry", RetryPolicy(max_retries=settings.provider_max_retries))
+        return cls(own if own is not None else cls.settings_class(), **options)
+
+    async def prepare(self) -> None:
+        self.http.client  # noqa: B018 - made now, not in the first generation's time
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

@@ -8,46 +8,60 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any, ClassVar
 
+from pydantic_settings import SettingsConfigDict
+
 from domain.errors import ProviderUnavailable
-from runtimes.base import (
-    TEXT_PARAMETERS,
-    Blob,
-    Chunk,
-    Credential,
-    GenerationRequest,
-    Result,
-    Runtime,
-    TextDelta,
-    Usage,
-)
-from runtimes.providers.http import ProviderHTTP, RetryPolicy, estimate_tokens, wants_stream
+from runtimes.base import Blob, Chunk, Credential, GenerationRequest, ProviderSettings, Result, TextDelta, Usage
+from runtimes.options import Count, Height, Options, TextOptions, Width
+from runtimes.providers.http import ProviderRuntime, estimate_tokens, wants_stream
 
-FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter",
-                  "tool_calls": "tool_calls", "function_call": "tool_calls"}
+FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+}
 
 
-class OpenAIRuntime(Runtime):
+class OpenAISettings(ProviderSettings):
+    model_config = SettingsConfigDict(env_prefix="LLM_API_OPENAI_", **ProviderSettings.CONFIG)
+
+    base_url: str = "https://api.openai.com/v1"
+
+
+class OpenAIImageOptions(Options):
+    n: Count = None
+    width: Width = None
+    height: Height = None
+
+
+class OpenAIRuntime(ProviderRuntime):
     """The OpenAI REST API: ``{base_url}/chat/completions`` and ``{base_url}/images/generations``."""
 
     name = "openai"
-    label: ClassVar[str] = "OpenAI"
-    env_var: ClassVar[str] = "LLM_API_OPENAI_API_KEY"
-    modalities = frozenset({"text", "image"})
-    needs_credential = True
-    parameters = {"text": TEXT_PARAMETERS, "image": frozenset({"n", "width", "height"})}
+    label = "OpenAI"
+    settings_class: ClassVar[type[ProviderSettings]] = OpenAISettings
+    options = {"text": TextOptions, "image": OpenAIImageOptions}
+    models: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("gpt-4o", "text"),
+        ("gpt-4o-mini", "text"),
+        ("gpt-4.1", "text"),
+        ("gpt-4.1-mini", "text"),
+        ("gpt-image-1", "image"),
+        ("dall-e-3", "image"),
+    )
+    prices = {"gpt-4o": (2.5, 10.0), "gpt-4o-mini": (0.15, 0.6), "gpt-4.1": (2.0, 8.0), "gpt-4.1-mini": (0.4, 1.6)}
     #: OpenAI's current name; ``max_tokens`` is refused by its reasoning models.
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
 
-    def __init__(self, base_url: str, *, timeout_s: float = 60.0, retry: RetryPolicy | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.http = ProviderHTTP(self.name, self.label, self.env_var, timeout_s=timeout_s, retry=retry)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
+    @property
+    def base_url(self) -> str:
+        return str(getattr(self.settings, "base_url", "") or "").rstrip("/")
 
     # -- what subclasses change --------------------------------------------------------------------------------
 
@@ -66,7 +80,7 @@ class OpenAIRuntime(Runtime):
         options: dict[str, Any] = {}
         width, height = params.get("width"), params.get("height")
         if width or height:
-            options["size"] = f"{int(width or height)}x{int(height or width)}"
+            options["size"] = f"{int(width or height or 0)}x{int(height or width or 0)}"
         # gpt-image models always answer base64 and refuse the parameter; the DALL·E ones need it.
         if not request.model.startswith("gpt-image"):
             options["response_format"] = "b64_json"
@@ -92,28 +106,38 @@ class OpenAIRuntime(Runtime):
         body = self.base_body(request)
         body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
         params = request.parameters
-        for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"), ("seed", "seed"),
-                             ("stop", "stop"), ("max_tokens", self.max_tokens_field)):
+        for ours, theirs in (
+            ("temperature", "temperature"),
+            ("top_p", "top_p"),
+            ("seed", "seed"),
+            ("stop", "stop"),
+            ("max_tokens", self.max_tokens_field),
+        ):
             if params.get(ours) is not None:
                 body[theirs] = params[ours]
         return body
 
     async def _complete(self, request: GenerationRequest, credential: Credential) -> Result:
         url, query = self.url(request, credential, "chat/completions")
-        data = await self.http.post_json(url, headers=self.headers(credential), body=self.chat_body(request),
-                                         credential=credential, params=query)
+        data = await self.http.post_json(
+            url, headers=self.headers(credential), body=self.chat_body(request), credential=credential, params=query
+        )
         choices = data.get("choices") or [{}]
         text = (choices[0].get("message") or {}).get("content") or ""
-        return Result(text=text, usage=self._usage(data.get("usage"), request, text),
-                      finish_reason=FINISH_REASONS.get(choices[0].get("finish_reason") or "stop", "stop"))
+        return Result(
+            text=text,
+            usage=self._usage(data.get("usage"), request, text),
+            finish_reason=FINISH_REASONS.get(choices[0].get("finish_reason") or "stop", "stop"),
+        )
 
-    async def _stream(self, request: GenerationRequest, credential: Credential) -> AsyncIterator[Chunk]:
+    async def _stream(self, request: GenerationRequest, credential: Credential) -> AsyncGenerator[Chunk, None]:
         url, query = self.url(request, credential, "chat/completions")
         body = self.chat_body(request) | {"stream": True, "stream_options": {"include_usage": True}}
         parts: list[str] = []
         finish_reason, usage, done = None, None, False
-        async with aclosing(self.http.stream_sse(url, headers=self.headers(credential), body=body,
-                                                 credential=credential, params=query)) as events:
+        async with aclosing(
+            self.http.stream_sse(url, headers=self.headers(credential), body=body, credential=credential, params=query)
+        ) as events:
             async for event in events:
                 if event.data.strip() == "[DONE]":
                     done = True
@@ -135,38 +159,43 @@ class OpenAIRuntime(Runtime):
         if not done and finish_reason is None:
             raise ProviderUnavailable(f"{self.label} ended the stream before it finished.", provider=self.name)
         text = "".join(parts)
-        yield Result(text=text, usage=self._usage(usage, request, text),
-                     finish_reason=FINISH_REASONS.get(finish_reason or "stop", "stop"))
+        yield Result(
+            text=text,
+            usage=self._usage(usage, request, text),
+            finish_reason=FINISH_REASONS.get(finish_reason or "stop", "stop"),
+        )
 
     @staticmethod
     def _usage(usage: dict[str, Any] | None, request: GenerationRequest, text: str) -> Usage:
         if usage and (usage.get("prompt_tokens") or usage.get("completion_tokens")):
-            return Usage(input_tokens=int(usage.get("prompt_tokens") or 0),
-                         output_tokens=int(usage.get("completion_tokens") or 0))
+            return Usage(
+                input_tokens=int(usage.get("prompt_tokens") or 0),
+                output_tokens=int(usage.get("completion_tokens") or 0),
+            )
         # Never meter a call as free: estimate when the upstream reported nothing.
-        return Usage(input_tokens=estimate_tokens(" ".join(m.content for m in request.messages)),
-                     output_tokens=estimate_tokens(text))
+        return Usage(
+            input_tokens=estimate_tokens(" ".join(m.content for m in request.messages)),
+            output_tokens=estimate_tokens(text),
+        )
 
     async def _images(self, request: GenerationRequest, credential: Credential) -> Result:
         url, query = self.url(request, credential, "images/generations")
         body = self.base_body(request) | {"prompt": request.prompt, "n": int(request.parameters.get("n") or 1)}
         body |= self.image_options(request)
-        data = await self.http.post_json(url, headers=self.headers(credential), body=body, credential=credential,
-                                         params=query)
+        data = await self.http.post_json(
+            url, headers=self.headers(credential), body=body, credential=credential, params=query
+        )
         images = []
         for item in data.get("data") or ():
             try:
                 images.append(Blob(base64.b64decode(item["b64_json"], validate=True), "image/png", "png"))
             except (KeyError, TypeError, binascii.Error):
-                raise ProviderUnavailable(f"{self.label} answered an image without base64 data.",
-                                          provider=self.name) from None
+                raise ProviderUnavailable(
+                    f"{self.label} answered an image without base64 data.", provider=self.name
+                ) from None
         if not images:
             raise ProviderUnavailable(f"{self.label} answered no image.", provider=self.name)
         return Result(images=tuple(images), usage=Usage(images=len(images)))
 
 
-def create(settings: Any, **options: Any) -> OpenAIRuntime:
-    """The ``pluggably.runtimes`` entry point. ``options`` reach the constructor (tests pass a fast ``retry``)."""
-    options.setdefault("timeout_s", settings.provider_timeout_s)
-    options.setdefault("retry", RetryPolicy(max_retries=settings.provider_max_retries))
-    return OpenAIRuntime(settings.openai_base_url, **options)
+create = OpenAIRuntime.create  # the ``pluggably.runtimes`` entry point

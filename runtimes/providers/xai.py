@@ -4,25 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtimes.base import TEXT_PARAMETERS, GenerationRequest
-from runtimes.providers.http import RetryPolicy
+from pydantic_settings import SettingsConfigDict
+
+from runtimes.base import GenerationRequest, ProviderSettings
+from runtimes.options import Count, Options, TextOptions
 from runtimes.providers.openai import OpenAIRuntime
+
+
+class XAISettings(ProviderSettings):
+    model_config = SettingsConfigDict(env_prefix="LLM_API_XAI_", **ProviderSettings.CONFIG)
+
+    base_url: str = "https://api.x.ai/v1"
+
+
+class XAIImageOptions(Options):
+    """xAI's image endpoint takes no size."""
+
+    n: Count = None
 
 
 class XAIRuntime(OpenAIRuntime):
     name = "xai"
     label = "xAI"
-    env_var = "LLM_API_XAI_API_KEY"
-    # xAI's image endpoint takes no size.
-    parameters = {"text": TEXT_PARAMETERS, "image": frozenset({"n"})}
+    settings_class = XAISettings
+    options = {"text": TextOptions, "image": XAIImageOptions}
+    models = (("grok-4", "text"), ("grok-3-mini", "text"), ("grok-2-image", "image"))
+    prices = {"grok-4": (3.0, 15.0)}
     max_tokens_field = "max_tokens"
 
     def image_options(self, request: GenerationRequest) -> dict[str, Any]:
         return {"response_format": "b64_json"}
 
 
-def create(settings: Any, **options: Any) -> XAIRuntime:
-    """The ``pluggably.runtimes`` entry point. ``options`` reach the constructor (tests pass a fast ``retry``)."""
-    options.setdefault("timeout_s", settings.provider_timeout_s)
-    options.setdefault("retry", RetryPolicy(max_retries=settings.provider_max_retries))
-    return XAIRuntime(settings.xai_base_url, **options)
+create = XAIRuntime.create  # the ``pluggably.runtimes`` entry point

@@ -25,6 +25,8 @@ def test_a_generation_running_when_the_gateway_died_completes_after_a_restart(tm
                     "model": MODEL, "input": {"prompt": "after the crash"}, "stream": True}) as response:
                 gid = response.headers["X-Generation-ID"]
                 eventually(lambda: _assert(client.get(f"/v1/generations/{gid}").json()["status"] == "running"))
+                # ...and its upstream call is in flight: the view can say running a moment before the worker sends it
+                eventually(lambda: _assert(len(openai_fake.api_requests("/chat/completions")) == 1))
                 serve = first.processes["serve"].proc
                 os.killpg(serve.pid, signal.SIGKILL)  # the whole group: Sanic serves from a child process
                 serve.wait()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from domain.errors import InvalidRequest, NotFound, ProviderError, ProviderUnavailable
-from infra.hub import DownloadCancelled, DownloadPlan, HubClient, modality_hints
+from downloads.hub import DownloadCancelled, DownloadPlan, HubClient, modality_hints
 from tests.fakes.hf_hub import FakeHub, admin_add_repo
 
 WEIGHTS = os.urandom(300_000)

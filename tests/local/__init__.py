@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from runtimes.base import GenerationRequest, Message
@@ -13,4 +14,6 @@ def make_request(model: Path | str, prompt: str = "hello cat", modality: str = "
 
 
 async def collect(runtime, req: GenerationRequest) -> list:
-    return [chunk async for chunk in runtime.execute(req)]
+    """As the gateway runs it: the parameters checked when the generation is requested, then the runtime."""
+    parameters = runtime.validate(req.modality, req.parameters, req.model)
+    return [chunk async for chunk in runtime.execute(replace(req, parameters=parameters))]

@@ -29,7 +29,7 @@ from domain.errors import (
     ProviderUnavailable,
 )
 from infra.settings import Settings
-from runtimes.base import Credential, GenerationRequest, Message, Result, Runtime, TextDelta, Usage
+from runtimes.base import Credential, GenerationRequest, Message, ProviderSettings, Result, Runtime, TextDelta, Usage
 from runtimes.providers import anthropic, azure, google, openai, xai
 from runtimes.providers.http import RetryPolicy
 from tests.fakes.anthropic_fake import AnthropicFake
@@ -40,6 +40,7 @@ from tests.fakes.provider_base import ProviderFake, RecordedRequest
 KEY = "sk-contract-secret-0123456789"
 SERVER_CREDENTIAL = Credential(KEY, "server")
 WRONG_KEY = "sk-wrong-secret-9876543210"
+GATEWAY = Settings(_env_file=None)
 FAST = RetryPolicy(max_retries=2, backoff_s=0.001, backoff_max_s=0.005, max_retry_after_s=1.0)
 SYSTEM = "Answer briefly"
 PROMPT = "hello brave new world"
@@ -76,7 +77,8 @@ class ProviderContract:
 
     # -- what a provider says ----------------------------------------------------------------------------------
 
-    def settings(self, fake: ProviderFake) -> Settings:
+    def settings(self, fake: ProviderFake) -> ProviderSettings:
+        """The provider's own settings, pointing it at the fake."""
         raise NotImplementedError
 
     def assert_authenticated(self, request: RecordedRequest) -> None:
@@ -101,7 +103,7 @@ class ProviderContract:
 
     @pytest.fixture
     async def runtime(self, fake: ProviderFake):
-        runtime = self.module.create(self.settings(fake), retry=FAST, timeout_s=2.0)
+        runtime = self.module.create(GATEWAY, self.settings(fake), retry=FAST, timeout_s=2.0)
         yield runtime
         await runtime.aclose()
 
@@ -259,7 +261,7 @@ class ProviderContract:
 
     @pytest.mark.parametrize("stream", [False, True])
     async def test_timeout(self, fake: ProviderFake, stream: bool) -> None:
-        runtime = self.module.create(self.settings(fake), retry=FAST, timeout_s=0.15)
+        runtime = self.module.create(GATEWAY, self.settings(fake), retry=FAST, timeout_s=0.15)
         fake.script_delay(0.6, times=3)
         try:
             with pytest.raises(ProviderTimeout):
@@ -314,7 +316,7 @@ class TestOpenAI(OpenAIFamily):
     image_model = "dall-e-3"
 
     def settings(self, fake: ProviderFake) -> Settings:
-        return Settings(openai_base_url=fake.base_url, _env_file=None)
+        return openai.OpenAISettings(base_url=fake.base_url, _env_file=None)
 
     async def test_gpt_image_models_get_no_response_format(self, runtime: Runtime, fake: OpenAIFake) -> None:
         request = self.request(modality="image", parameters={"width": 64, "height": 64})
@@ -332,7 +334,7 @@ class TestXAI(OpenAIFamily):
     image_size = (1024, 1024)  # xAI takes no size
 
     def settings(self, fake: ProviderFake) -> Settings:
-        return Settings(xai_base_url=fake.base_url, _env_file=None)
+        return xai.XAISettings(base_url=fake.base_url, _env_file=None)
 
     def assert_parameters(self, body: dict[str, Any]) -> None:
         assert body["temperature"] == 0.5 and body["top_p"] == 0.9 and body["stop"] == ["zzz"]
@@ -347,8 +349,7 @@ class TestAzure(OpenAIFamily):
     image_model = "my-dalle3-deployment"
 
     def settings(self, fake: ProviderFake) -> Settings:
-        return Settings(azure_openai_endpoint=fake.azure_endpoint, azure_openai_api_version="2024-10-21",
-                        _env_file=None)
+        return azure.AzureSettings(endpoint=fake.azure_endpoint, api_version="2024-10-21", _env_file=None)
 
     def assert_authenticated(self, request: RecordedRequest) -> None:
         assert request.headers["api-key"] == KEY and "authorization" not in request.headers
@@ -361,7 +362,7 @@ class TestAzure(OpenAIFamily):
         assert body["max_tokens"] == 2
 
     async def test_users_credential_brings_its_endpoint_and_version(self, fake: OpenAIFake) -> None:
-        runtime = azure.create(Settings(_env_file=None), retry=FAST)  # no server endpoint at all
+        runtime = azure.create(GATEWAY, azure.AzureSettings(_env_file=None), retry=FAST)  # no server endpoint at all
         credential = Credential(KEY, "user", endpoint=fake.azure_endpoint + "/", api_version="2025-01-01-preview")
         try:
             _, result = await self.run(runtime, self.request(credential=credential))
@@ -371,7 +372,7 @@ class TestAzure(OpenAIFamily):
         assert self.calls(fake)[0].query == {"api-version": "2025-01-01-preview"}
 
     async def test_no_endpoint_is_not_configured(self, fake: OpenAIFake) -> None:
-        runtime = azure.create(Settings(_env_file=None), retry=FAST)
+        runtime = azure.create(GATEWAY, azure.AzureSettings(_env_file=None), retry=FAST)
         with pytest.raises(ProviderNotConfigured) as caught:
             await self.run(runtime, self.request())
         assert "LLM_API_AZURE_OPENAI_ENDPOINT" in caught.value.message
@@ -392,7 +393,7 @@ class TestAnthropic(ProviderContract):
     mid_stream_after = 4  # message_start, content_block_start, ping, then one delta
 
     def settings(self, fake: ProviderFake) -> Settings:
-        return Settings(anthropic_base_url=fake.base_url, _env_file=None)
+        return anthropic.AnthropicSettings(base_url=fake.base_url, _env_file=None)
 
     def assert_authenticated(self, request: RecordedRequest) -> None:
         assert request.headers["x-api-key"] == KEY
@@ -434,7 +435,7 @@ class TestGoogle(ProviderContract):
     mid_stream_after = 1
 
     def settings(self, fake: ProviderFake) -> Settings:
-        return Settings(google_base_url=fake.base_url, _env_file=None)
+        return google.GoogleSettings(base_url=fake.base_url, _env_file=None)
 
     def assert_authenticated(self, request: RecordedRequest) -> None:
         assert request.headers["x-goog-api-key"] == KEY and "key" not in request.query
@@ -490,12 +491,13 @@ class TestGoogle(ProviderContract):
         assert refused.value.param == "parameters.seed"
 
 
-@pytest.mark.parametrize(("fake_module", "module", "setting"), [
-    ("openai_fake", openai, "openai_base_url"),
-    ("anthropic_fake", anthropic, "anthropic_base_url"),
-    ("google_fake", google, "google_base_url"),
+@pytest.mark.parametrize(("fake_module", "module", "provider_settings"), [
+    ("openai_fake", openai, openai.OpenAISettings),
+    ("anthropic_fake", anthropic, anthropic.AnthropicSettings),
+    ("google_fake", google, google.GoogleSettings),
 ])
-async def test_fakes_run_as_subprocesses(fake_module: str, module: ModuleType, setting: str) -> None:
+async def test_fakes_run_as_subprocesses(fake_module: str, module: ModuleType,
+                                         provider_settings: type[ProviderSettings]) -> None:
     """How e2e tests use them: ``python -m tests.fakes.<name> --port 0 --api-key K``, base URL on the first line."""
     process = subprocess.Popen([sys.executable, "-m", f"tests.fakes.{fake_module}", "--port", "0", "--api-key", KEY],
                                cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, text=True)
@@ -503,7 +505,7 @@ async def test_fakes_run_as_subprocesses(fake_module: str, module: ModuleType, s
     try:
         base_url = process.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:")
-        runtime = module.create(Settings(**{setting: base_url}, _env_file=None), retry=FAST)
+        runtime = module.create(GATEWAY, provider_settings(base_url=base_url, _env_file=None), retry=FAST)
         model = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5", "google": "gemini-2.5-flash"}
         request = Request("gen-1", model[runtime.name], "text", (Message("user", PROMPT),), {}, SERVER_CREDENTIAL)
         _, result = await ProviderContract.run(runtime, request)

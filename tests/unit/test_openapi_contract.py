@@ -1,6 +1,6 @@
 """The OpenAPI contract (docs/contracts/openapi.yaml) against the route table of the real Sanic app.
 
-The app is built exactly as ``pluggably serve`` builds it (``create_app(Container(...))``), on a temporary
+The app is built exactly as ``pluggably serve`` builds it (``create_app(build(...))``), on a temporary
 SQLite data dir and the in-process bus, without starting a server: every (method, path) it serves must be
 documented, every documented one must exist, and every documented error answer must use the shared error shape.
 """
@@ -35,22 +35,20 @@ def spec() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def app_routes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[tuple[str, str]]]:
     from api.app import create_app
-    from api.bootstrap import Container, migrate
+    from api.bootstrap import API, build, migrate
     from infra.settings import Settings
 
     data_dir = tmp_path_factory.mktemp("openapi-data")
     settings = Settings(_env_file=None, data_dir=data_dir, database_url=None, database_schema=None, nats_url=None,
                         master_key=None, key_hash_secret=None)
-    migrate(settings)
-    container = Container(settings, roles={"api"})
+    container = build(settings, {API})
     try:
+        migrate(container)
         app = create_app(container, name=f"openapi_contract_{uuid.uuid4().hex[:8]}")
         routes = {(method.upper(), normalise(route.uri)) for route in app.router.routes for method in route.methods}
         yield routes
     finally:
-        container.executor.shutdown(wait=False, cancel_futures=True)
-        container.db.close()
-        container.app.close()
+        container.close()
 
 
 def normalise(path: str) -> str:

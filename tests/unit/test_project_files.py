@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from infra.settings import Settings
+from runtimes.registry import RuntimeRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +32,15 @@ def test_docker_compose_config_is_valid() -> None:
     assert "-js" in result.stdout
 
 
+def every_setting() -> list[str]:
+    """The gateway's settings, and each installed runtime's own (``LLM_API_<PROVIDER>_*``)."""
+    registry = RuntimeRegistry(Settings(_env_file=None))
+    own = {type(registry.get(name)).settings_class for name in registry.names()} - {None}
+    return [f"LLM_API_{name.upper()}" for name in Settings.model_fields] + \
+        [cls.env_var(name) for cls in own for name in cls.model_fields]  # type: ignore[union-attr]
+
+
 def test_env_example_lists_every_setting() -> None:
     text = (ROOT / ".env.example").read_text()
-    missing = [f"LLM_API_{name.upper()}" for name in Settings.model_fields if f"LLM_API_{name.upper()}" not in text]
+    missing = [name for name in every_setting() if name not in text]
     assert not missing, missing

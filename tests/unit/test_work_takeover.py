@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import open_gateway
+from api.bootstrap import opened
 from commands.service import Gateway
 from infra.settings import Settings
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Gateway]:
-    gateway = open_gateway(Settings(data_dir=tmp_path, database_url=None, _env_file=None))  # SQLite
-    yield gateway
-    gateway.close()
+    with opened(Settings(data_dir=tmp_path, database_url=None, _env_file=None)) as container:  # SQLite
+        yield container.app
 
 
 def test_a_generation_is_taken_over_only_from_its_own_message(app: Gateway) -> None:

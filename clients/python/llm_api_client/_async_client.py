@@ -41,7 +41,7 @@ from ._streaming import AsyncStream
 
 T = TypeVar("T")
 
-__all__ = ["AsyncPluggablyClient", "AsyncSessionHandle", "AsyncSearchPager"]
+__all__ = ["AsyncPluggablyClient", "AsyncSearchPager", "AsyncSessionHandle"]
 
 
 class AsyncPluggablyClient(BaseClient):
@@ -53,11 +53,17 @@ class AsyncPluggablyClient(BaseClient):
     or use it as a context manager.
     """
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-                 max_retries: int = DEFAULT_MAX_RETRIES, default_headers: Mapping[str, str] | None = None,
-                 http_client: httpx.AsyncClient | None = None) -> None:
-        super().__init__(base_url, api_key, timeout=timeout, max_retries=max_retries,
-                         default_headers=default_headers)
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(base_url, api_key, timeout=timeout, max_retries=max_retries, default_headers=default_headers)
         self._http = http_client or httpx.AsyncClient(timeout=self.timeout)
 
     @classmethod
@@ -93,9 +99,14 @@ class AsyncPluggablyClient(BaseClient):
     async def _send(self, call: Call[Any], *, stream: bool = False) -> httpx.Response:
         attempt = 0
         while True:
-            request = self._http.build_request(call.method, self._url(call.path), params=self._params(call.params),
-                                               json=call.json, headers=self._headers(call.headers, anonymous=call.anonymous),
-                                               timeout=self.timeout)
+            request = self._http.build_request(
+                call.method,
+                self._url(call.path),
+                params=self._params(call.params),
+                json=call.json,
+                headers=self._headers(call.headers, anonymous=call.anonymous),
+                timeout=self.timeout,
+            )
             try:
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as error:
@@ -179,8 +190,7 @@ class AsyncPluggablyClient(BaseClient):
         """The providers and whether each is configured for the caller (own credential, server's, local)."""
         return await self._call(api.list_providers())
 
-    async def get_usage(self, *, start: dt.date | str | None = None,
-                        end: dt.date | str | None = None) -> UsageReport:
+    async def get_usage(self, *, start: dt.date | str | None = None, end: dt.date | str | None = None) -> UsageReport:
         """The caller's usage per day and model, with totals; ``start`` and ``end`` (days, both included) bound
         it."""
         return await self._call(api.get_usage(start, end))
@@ -209,8 +219,9 @@ class AsyncPluggablyClient(BaseClient):
         """Admins: lock a user out; every API key they hold stops working. Their records stay."""
         return await self._call(api.disable_user(user_id))
 
-    async def set_credential(self, provider: str, api_key: str, *, endpoint: str | None = None,
-                       api_version: str | None = None) -> Credential:
+    async def set_credential(
+        self, provider: str, api_key: str, *, endpoint: str | None = None, api_version: str | None = None
+    ) -> Credential:
         """Save the caller's own key for ``provider`` (``endpoint``/``api_version`` for Azure OpenAI); it is then
         used for the caller's requests instead of the server's."""
         return await self._call(api.set_credential(provider, api_key, endpoint, api_version))
@@ -249,21 +260,45 @@ class AsyncPluggablyClient(BaseClient):
         """The models the gateway serves locally, optionally of one ``modality`` (text, image, 3d)."""
         return await self._call(api.list_models(modality))
 
-    def search_models(self, query: str | None = None, *, modality: str | None = None, source: str = "huggingface",
-                      limit: int | None = None) -> AsyncSearchPager:
+    def search_models(
+        self,
+        query: str | None = None,
+        *,
+        modality: str | None = None,
+        source: str = "huggingface",
+        limit: int | None = None,
+    ) -> AsyncSearchPager:
         """Search a model hub. Lazy: pages are fetched as the :class:`AsyncSearchPager` is iterated; ``limit`` is the
         page size."""
         return AsyncSearchPager(lambda cursor: self._call(api.search_models(query, modality, source, cursor, limit)))
 
-    async def download_model(self, source_id: str, *, model_id: str | None = None, name: str | None = None,
-                             version: str | None = None, modality: str = "text", revision: str | None = None,
-                             allow_patterns: list[str] | None = None, source: str = "huggingface") -> Job:
+    async def download_model(
+        self,
+        source_id: str,
+        *,
+        model_id: str | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        modality: str = "text",
+        revision: str | None = None,
+        allow_patterns: list[str] | None = None,
+        source: str = "huggingface",
+    ) -> Job:
         """Start downloading ``source_id`` (e.g. ``"TheBloke/Mistral-7B-v0.1-GGUF"``) as a local model; returns
         the job (``wait_for_job()`` follows it). ``model_id`` defaults to the repo's name, ``name`` to
         ``source_id`` and ``version`` to ``revision`` (else ``"main"``)."""
-        return await self._call(api.download_model(source_id, model_id=model_id, name=name, version=version,
-                                                   modality=modality, revision=revision,
-                                                   allow_patterns=allow_patterns, source=source))
+        return await self._call(
+            api.download_model(
+                source_id,
+                model_id=model_id,
+                name=name,
+                version=version,
+                modality=modality,
+                revision=revision,
+                allow_patterns=allow_patterns,
+                source=source,
+            )
+        )
 
     async def delete_model(self, model_id: str) -> None:
         """Remove a downloaded local model (``local:<id>``) and its files; needs an admin's key. A model set by
@@ -282,8 +317,14 @@ class AsyncPluggablyClient(BaseClient):
         """Cancel a job; returns it as it is after the request."""
         return await self._call(api.cancel_job(job_id)) or await self.get_job(job_id)
 
-    async def wait_for_job(self, job_id: str, *, on_progress: Callable[[Job], Any] | None = None,
-                           poll_interval: float = 1.0, timeout: float | None = None) -> Job:
+    async def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        on_progress: Callable[[Job], Any] | None = None,
+        poll_interval: float = 1.0,
+        timeout: float | None = None,
+    ) -> Job:
         """Poll a job until it is completed, failed or cancelled and return it (check ``job.status``);
         ``on_progress(job)`` (a function or a coroutine function) is called after
         every poll. Raises ``TimeoutError`` after ``timeout`` seconds."""
@@ -361,4 +402,3 @@ class AsyncSearchPager:
         async for page in self.pages():
             for result in page.results:
                 yield result
-

@@ -48,8 +48,15 @@ class Call(Generic[T]):
 class BaseClient:
     """Configuration and policy shared by :class:`PluggablyClient` and :class:`AsyncPluggablyClient`."""
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-                 max_retries: int = DEFAULT_MAX_RETRIES, default_headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
         if not base_url:
             raise ValueError("base_url is required, e.g. 'http://localhost:8080'.")
         if not api_key:
@@ -68,8 +75,13 @@ class BaseClient:
 
     def _headers(self, extra: Mapping[str, str] | None = None, *, anonymous: bool = False) -> dict[str, str]:
         key = {} if anonymous else {"X-API-Key": self.api_key}
-        return {**key, "Accept": "application/json", "User-Agent": f"pluggably-llm-client/{__version__}",
-                **self._default_headers, **(extra or {})}
+        return {
+            **key,
+            "Accept": "application/json",
+            "User-Agent": f"pluggably-llm-client/{__version__}",
+            **self._default_headers,
+            **(extra or {}),
+        }
 
     def _url(self, path: str) -> str:
         return self.base_url + path
@@ -98,7 +110,7 @@ class BaseClient:
             retry_after = retry_after_of(response)
             if retry_after is not None and retry_after <= MAX_RETRY_AFTER:
                 return retry_after
-        delay = min(INITIAL_RETRY_DELAY * 2 ** attempt, MAX_RETRY_DELAY)
+        delay = min(INITIAL_RETRY_DELAY * 2**attempt, MAX_RETRY_DELAY)
         return delay * (1 - 0.25 * random.random())
 
     @staticmethod

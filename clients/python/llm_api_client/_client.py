@@ -39,7 +39,7 @@ from ._streaming import Stream
 
 T = TypeVar("T")
 
-__all__ = ["PluggablyClient", "SessionHandle", "SearchPager"]
+__all__ = ["PluggablyClient", "SearchPager", "SessionHandle"]
 
 
 class PluggablyClient(BaseClient):
@@ -51,11 +51,17 @@ class PluggablyClient(BaseClient):
     or use it as a context manager.
     """
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-                 max_retries: int = DEFAULT_MAX_RETRIES, default_headers: Mapping[str, str] | None = None,
-                 http_client: httpx.Client | None = None) -> None:
-        super().__init__(base_url, api_key, timeout=timeout, max_retries=max_retries,
-                         default_headers=default_headers)
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(base_url, api_key, timeout=timeout, max_retries=max_retries, default_headers=default_headers)
         self._http = http_client or httpx.Client(timeout=self.timeout)
 
     @classmethod
@@ -91,9 +97,14 @@ class PluggablyClient(BaseClient):
     def _send(self, call: Call[Any], *, stream: bool = False) -> httpx.Response:
         attempt = 0
         while True:
-            request = self._http.build_request(call.method, self._url(call.path), params=self._params(call.params),
-                                               json=call.json, headers=self._headers(call.headers, anonymous=call.anonymous),
-                                               timeout=self.timeout)
+            request = self._http.build_request(
+                call.method,
+                self._url(call.path),
+                params=self._params(call.params),
+                json=call.json,
+                headers=self._headers(call.headers, anonymous=call.anonymous),
+                timeout=self.timeout,
+            )
             try:
                 response = self._http.send(request, stream=stream)
             except httpx.TransportError as error:
@@ -206,8 +217,9 @@ class PluggablyClient(BaseClient):
         """Admins: lock a user out; every API key they hold stops working. Their records stay."""
         return self._call(api.disable_user(user_id))
 
-    def set_credential(self, provider: str, api_key: str, *, endpoint: str | None = None,
-                       api_version: str | None = None) -> Credential:
+    def set_credential(
+        self, provider: str, api_key: str, *, endpoint: str | None = None, api_version: str | None = None
+    ) -> Credential:
         """Save the caller's own key for ``provider`` (``endpoint``/``api_version`` for Azure OpenAI); it is then
         used for the caller's requests instead of the server's."""
         return self._call(api.set_credential(provider, api_key, endpoint, api_version))
@@ -246,21 +258,45 @@ class PluggablyClient(BaseClient):
         """The models the gateway serves locally, optionally of one ``modality`` (text, image, 3d)."""
         return self._call(api.list_models(modality))
 
-    def search_models(self, query: str | None = None, *, modality: str | None = None, source: str = "huggingface",
-                      limit: int | None = None) -> SearchPager:
+    def search_models(
+        self,
+        query: str | None = None,
+        *,
+        modality: str | None = None,
+        source: str = "huggingface",
+        limit: int | None = None,
+    ) -> SearchPager:
         """Search a model hub. Lazy: pages are fetched as the :class:`SearchPager` is iterated; ``limit`` is the
         page size."""
         return SearchPager(lambda cursor: self._call(api.search_models(query, modality, source, cursor, limit)))
 
-    def download_model(self, source_id: str, *, model_id: str | None = None, name: str | None = None,
-                       version: str | None = None, modality: str = "text", revision: str | None = None,
-                       allow_patterns: list[str] | None = None, source: str = "huggingface") -> Job:
+    def download_model(
+        self,
+        source_id: str,
+        *,
+        model_id: str | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        modality: str = "text",
+        revision: str | None = None,
+        allow_patterns: list[str] | None = None,
+        source: str = "huggingface",
+    ) -> Job:
         """Start downloading ``source_id`` (e.g. ``"TheBloke/Mistral-7B-v0.1-GGUF"``) as a local model; returns
         the job (``wait_for_job()`` follows it). ``model_id`` defaults to the repo's name, ``name`` to
         ``source_id`` and ``version`` to ``revision`` (else ``"main"``)."""
-        return self._call(api.download_model(source_id, model_id=model_id, name=name, version=version,
-                                             modality=modality, revision=revision, allow_patterns=allow_patterns,
-                                             source=source))
+        return self._call(
+            api.download_model(
+                source_id,
+                model_id=model_id,
+                name=name,
+                version=version,
+                modality=modality,
+                revision=revision,
+                allow_patterns=allow_patterns,
+                source=source,
+            )
+        )
 
     def delete_model(self, model_id: str) -> None:
         """Remove a downloaded local model (``local:<id>``) and its files; needs an admin's key. A model set by
@@ -279,8 +315,14 @@ class PluggablyClient(BaseClient):
         """Cancel a job; returns it as it is after the request."""
         return self._call(api.cancel_job(job_id)) or self.get_job(job_id)
 
-    def wait_for_job(self, job_id: str, *, on_progress: Callable[[Job], Any] | None = None,
-                     poll_interval: float = 1.0, timeout: float | None = None) -> Job:
+    def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        on_progress: Callable[[Job], Any] | None = None,
+        poll_interval: float = 1.0,
+        timeout: float | None = None,
+    ) -> Job:
         """Poll a job until it is completed, failed or cancelled and return it (check ``job.status``);
         ``on_progress(job)`` is called after every poll. Raises ``TimeoutError`` after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -354,4 +396,3 @@ class SearchPager:
     def __iter__(self) -> Iterator[SearchResult]:
         for page in self.pages():
             yield from page.results
-

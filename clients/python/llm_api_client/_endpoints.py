@@ -45,7 +45,7 @@ def _iso(as_of: dt.datetime | str | None) -> str | None:
     if as_of is None or isinstance(as_of, str):
         return as_of
     if as_of.tzinfo is None:
-        as_of = as_of.replace(tzinfo=dt.timezone.utc)
+        as_of = as_of.replace(tzinfo=dt.UTC)
     return as_of.isoformat()
 
 
@@ -59,11 +59,13 @@ def _body(request: GenerateRequest, stream: bool) -> dict[str, Any]:
 
 # -- generate ----------------------------------------------------------------------------------------------------
 
+
 def generate(request: GenerateRequest, session_id: str | None = None, *, stream: bool = False) -> Call[Any]:
     path = f"/v1/sessions/{_seg(session_id)}/generate" if session_id is not None else "/v1/generate"
     headers = {"Accept": "text/event-stream"} if stream else {}
-    return Call("POST", path, lambda r: GenerateResponse.model_validate(r.json()), json=_body(request, stream),
-                headers=headers)
+    return Call(
+        "POST", path, lambda r: GenerateResponse.model_validate(r.json()), json=_body(request, stream), headers=headers
+    )
 
 
 def generation_events(generation_id: str, last_event_id: int | None) -> Call[None]:
@@ -83,6 +85,7 @@ def cancel_generation(generation_id: str) -> Call[Generation]:
 
 # -- sessions ----------------------------------------------------------------------------------------------------
 
+
 def create_session(title: str | None, model: str | None) -> Call[Session]:
     body = {k: v for k, v in (("title", title), ("model", model)) if v is not None}
     return Call("POST", "/v1/sessions", lambda r: Session.model_validate(r.json()), json=body)
@@ -93,13 +96,18 @@ def list_sessions() -> Call[list[Session]]:
 
 
 def get_session(session_id: str, as_of: dt.datetime | str | None = None) -> Call[SessionDetail]:
-    return Call("GET", f"/v1/sessions/{_seg(session_id)}", lambda r: SessionDetail.model_validate(r.json()),
-                params={"as_of": _iso(as_of)})
+    return Call(
+        "GET",
+        f"/v1/sessions/{_seg(session_id)}",
+        lambda r: SessionDetail.model_validate(r.json()),
+        params={"as_of": _iso(as_of)},
+    )
 
 
 def rename_session(session_id: str, title: str) -> Call[Session]:
-    return Call("PATCH", f"/v1/sessions/{_seg(session_id)}", lambda r: Session.model_validate(r.json()),
-                json={"title": title})
+    return Call(
+        "PATCH", f"/v1/sessions/{_seg(session_id)}", lambda r: Session.model_validate(r.json()), json={"title": title}
+    )
 
 
 def delete_session(session_id: str) -> Call[None]:
@@ -107,15 +115,25 @@ def delete_session(session_id: str) -> Call[None]:
 
 
 def session_history(session_id: str, as_of: dt.datetime | str | None = None) -> Call[SessionHistory]:
-    return Call("GET", f"/v1/sessions/{_seg(session_id)}/history",
-                lambda r: SessionHistory.model_validate(r.json()), params={"as_of": _iso(as_of)})
+    return Call(
+        "GET",
+        f"/v1/sessions/{_seg(session_id)}/history",
+        lambda r: SessionHistory.model_validate(r.json()),
+        params={"as_of": _iso(as_of)},
+    )
 
 
 # -- signing in --------------------------------------------------------------------------------------------------
 
+
 def login(username: str, password: str) -> Call[SignedIn]:
-    return Call("POST", "/v1/auth/login", lambda r: SignedIn.model_validate(r.json()),
-                json={"username": username, "password": password}, anonymous=True)
+    return Call(
+        "POST",
+        "/v1/auth/login",
+        lambda r: SignedIn.model_validate(r.json()),
+        json={"username": username, "password": password},
+        anonymous=True,
+    )
 
 
 def logout() -> Call[None]:
@@ -123,6 +141,7 @@ def logout() -> Call[None]:
 
 
 # -- account -----------------------------------------------------------------------------------------------------
+
 
 def me() -> Call[Me]:
     return Call("GET", "/v1/me", lambda r: Me.model_validate(r.json()))
@@ -139,8 +158,12 @@ def _day(value: dt.date | str | None) -> str | None:
 
 
 def get_usage(start: dt.date | str | None = None, end: dt.date | str | None = None) -> Call[UsageReport]:
-    return Call("GET", "/v1/usage", lambda r: UsageReport.model_validate(r.json()),
-                params={"from": _day(start), "to": _day(end)})
+    return Call(
+        "GET",
+        "/v1/usage",
+        lambda r: UsageReport.model_validate(r.json()),
+        params={"from": _day(start), "to": _day(end)},
+    )
 
 
 def list_keys() -> Call[list[ApiKey]]:
@@ -148,8 +171,12 @@ def list_keys() -> Call[list[ApiKey]]:
 
 
 def create_key(name: str | None) -> Call[NewApiKey]:
-    return Call("POST", "/v1/keys", lambda r: NewApiKey.model_validate(r.json()),
-                json={"name": name} if name is not None else {})
+    return Call(
+        "POST",
+        "/v1/keys",
+        lambda r: NewApiKey.model_validate(r.json()),
+        json={"name": name} if name is not None else {},
+    )
 
 
 def revoke_key(key_id: str) -> Call[None]:
@@ -157,8 +184,12 @@ def revoke_key(key_id: str) -> Call[None]:
 
 
 def create_user(username: str, password: str, admin: bool) -> Call[NewUser]:
-    return Call("POST", "/v1/admin/users", lambda r: NewUser.model_validate(r.json()),
-                json={"username": username, "password": password, "admin": admin})
+    return Call(
+        "POST",
+        "/v1/admin/users",
+        lambda r: NewUser.model_validate(r.json()),
+        json={"username": username, "password": password, "admin": admin},
+    )
 
 
 def list_users() -> Call[list[User]]:
@@ -186,8 +217,7 @@ def set_credential(provider: str, api_key: str, endpoint: str | None, api_versio
 
 
 def list_credentials() -> Call[list[Credential]]:
-    return Call("GET", "/v1/me/credentials",
-                lambda r: [Credential.model_validate(c) for c in r.json()["credentials"]])
+    return Call("GET", "/v1/me/credentials", lambda r: [Credential.model_validate(c) for c in r.json()["credentials"]])
 
 
 def delete_credential(provider: str) -> Call[None]:
@@ -200,22 +230,44 @@ def artifact(artifact_id: str) -> Call[bytes]:
 
 # -- models and jobs ---------------------------------------------------------------------------------------------
 
+
 def list_models(modality: str | None) -> Call[list[Model]]:
-    return Call("GET", "/v1/models", lambda r: [Model.model_validate(m) for m in r.json()["models"]],
-                params={"modality": modality})
+    return Call(
+        "GET",
+        "/v1/models",
+        lambda r: [Model.model_validate(m) for m in r.json()["models"]],
+        params={"modality": modality},
+    )
 
 
-def search_models(query: str | None, modality: str | None, source: str, cursor: str | None,
-                  limit: int | None) -> Call[SearchPage]:
-    return Call("GET", "/v1/models/search", lambda r: SearchPage.model_validate(r.json()),
-                params={"source": source, "query": query, "modality": modality, "cursor": cursor, "limit": limit})
+def search_models(
+    query: str | None, modality: str | None, source: str, cursor: str | None, limit: int | None
+) -> Call[SearchPage]:
+    return Call(
+        "GET",
+        "/v1/models/search",
+        lambda r: SearchPage.model_validate(r.json()),
+        params={"source": source, "query": query, "modality": modality, "cursor": cursor, "limit": limit},
+    )
 
 
-def download_model(source_id: str, *, model_id: str | None, name: str | None, version: str | None,
-                   modality: str, revision: str | None, allow_patterns: list[str] | None,
-                   source: str) -> Call[Job]:
-    model = {"id": model_id or source_id.rsplit("/", 1)[-1], "name": name or source_id,
-             "version": version or revision or "main", "modality": modality}
+def download_model(
+    source_id: str,
+    *,
+    model_id: str | None,
+    name: str | None,
+    version: str | None,
+    modality: str,
+    revision: str | None,
+    allow_patterns: list[str] | None,
+    source: str,
+) -> Call[Job]:
+    model = {
+        "id": model_id or source_id.rsplit("/", 1)[-1],
+        "name": name or source_id,
+        "version": version or revision or "main",
+        "modality": modality,
+    }
     options = {k: v for k, v in (("revision", revision), ("allow_patterns", allow_patterns)) if v is not None}
     body: dict[str, Any] = {"model": model, "source": {"type": source, "id": source_id}}
     if options:
@@ -251,6 +303,7 @@ def cancel_job(job_id: str) -> Call[Job | None]:
 
 
 # -- anything else -----------------------------------------------------------------------------------------------
+
 
 def _json_or_none(response: httpx.Response) -> Any:
     if not response.content:

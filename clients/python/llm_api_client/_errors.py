@@ -26,19 +26,19 @@ from typing import Any
 import httpx
 
 __all__ = [
+    "APIConnectionError",
     "APIError",
     "APIStatusError",
-    "BadRequestError",
-    "AuthenticationError",
-    "PermissionDeniedError",
-    "NotFoundError",
-    "ConflictError",
-    "UnprocessableEntityError",
-    "RateLimitError",
-    "InternalServerError",
-    "APIConnectionError",
     "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
     "GenerationError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "UnprocessableEntityError",
 ]
 
 
@@ -148,8 +148,9 @@ class GenerationError(APIError):
         super().__init__(str(body.get("message") or "The generation failed."), body=body)
 
     def __str__(self) -> str:
-        return f"{self.code or 'error'}: {self.message}" + (f" [generation {self.request_id}]"
-                                                            if self.request_id else "")
+        return f"{self.code or 'error'}: {self.message}" + (
+            f" [generation {self.request_id}]" if self.request_id else ""
+        )
 
 
 STATUS_ERRORS: dict[int, type[APIStatusError]] = {

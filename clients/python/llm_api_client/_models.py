@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,11 +16,38 @@ Modality = Literal["text", "image", "3d"]
 JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
 __all__ = [
-    "Modality", "Message", "GenerateInput", "GenerateRequest", "Artifact", "GenerateOutput", "Usage",
-    "GenerateResponse", "ErrorObject", "TokenEvent", "ProgressEvent", "DoneEvent", "ErrorEvent", "StreamEvent",
-    "Generation", "Session", "SessionMessage", "SessionDetail", "HistoryEvent", "SessionHistory", "Provider",
-    "UsageRow", "UsageReport", "Model", "SearchResult", "SearchPage", "Job", "JobStatus", "Credential", "ApiKey",
-    "NewApiKey", "Me",
+    "ApiKey",
+    "Artifact",
+    "Credential",
+    "DoneEvent",
+    "ErrorEvent",
+    "ErrorObject",
+    "GenerateInput",
+    "GenerateOutput",
+    "GenerateRequest",
+    "GenerateResponse",
+    "Generation",
+    "HistoryEvent",
+    "Job",
+    "JobStatus",
+    "Me",
+    "Message",
+    "Modality",
+    "Model",
+    "NewApiKey",
+    "ProgressEvent",
+    "Provider",
+    "SearchPage",
+    "SearchResult",
+    "Session",
+    "SessionDetail",
+    "SessionHistory",
+    "SessionMessage",
+    "StreamEvent",
+    "TokenEvent",
+    "Usage",
+    "UsageReport",
+    "UsageRow",
 ]
 
 
@@ -153,7 +180,7 @@ class ErrorEvent(_Response):
     error: ErrorObject
 
 
-StreamEvent = Union[TokenEvent, ProgressEvent, DoneEvent, ErrorEvent]
+StreamEvent = TokenEvent | ProgressEvent | DoneEvent | ErrorEvent
 
 
 class Generation(_Response):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ._base import Call
     from ._client import PluggablyClient
 
-__all__ = ["ServerSentEvent", "SSEDecoder", "Stream", "AsyncStream"]
+__all__ = ["AsyncStream", "SSEDecoder", "ServerSentEvent", "Stream"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class SSEDecoder:
 
     def reset(self) -> None:
         """Drop a half-received event (the connection broke before its blank line)."""
-        self.__init__()
+        self._event, self._data, self._id = "", [], None
 
     def decode(self, line: str) -> ServerSentEvent | None:
         """Feed one line; a blank line completes the event, which is returned."""
@@ -117,22 +117,27 @@ class _Resume:
         if isinstance(event, (DoneEvent, ErrorEvent)):
             self.finished = True
             if self.generation_id is None:
-                self.generation_id = (event.response.request_id if isinstance(event, DoneEvent)
-                                      else event.error.request_id)
+                self.generation_id = (
+                    event.response.request_id if isinstance(event, DoneEvent) else event.error.request_id
+                )
         return event
 
     def next_call(self, cause: Exception | None, request: httpx.Request | None) -> Call[None]:
         """The call that resumes the stream, or the error that says it cannot be."""
         where = f"after event {self.last_event_id}" if self.last_event_id else "before its first event"
         if self.generation_id is None:
-            raise APIConnectionError(message=f"The stream broke {where} and the gateway sent no X-Generation-ID "
-                                     "to resume it with.", request=request) from cause
+            raise APIConnectionError(
+                message=f"The stream broke {where} and the gateway sent no X-Generation-ID to resume it with.",
+                request=request,
+            ) from cause
         if self.failures >= self.max_reconnects:
-            tried = (f"{self.failures} reconnect(s) failed" if self.max_reconnects
-                     else "resuming is off (max_retries=0)")
-            raise APIConnectionError(message=f"The stream of generation {self.generation_id} broke {where} and "
-                                     f"could not be resumed: {tried}. Read its outcome with "
-                                     f"get_generation('{self.generation_id}').", request=request) from cause
+            tried = f"{self.failures} reconnect(s) failed" if self.max_reconnects else "resuming is off (max_retries=0)"
+            raise APIConnectionError(
+                message=f"The stream of generation {self.generation_id} broke {where} and "
+                f"could not be resumed: {tried}. Read its outcome with "
+                f"get_generation('{self.generation_id}').",
+                request=request,
+            ) from cause
         self.failures += 1
         self.reconnects += 1
         return api.generation_events(self.generation_id, self.last_event_id)
@@ -211,7 +216,7 @@ class Stream(_StreamBase):
         """Read the stream to its end; the ``done`` event's response, or :class:`GenerationError`."""
         return self._final(list(self))
 
-    def _events(self) -> Iterator[StreamEvent]:
+    def _events(self) -> Generator[StreamEvent, None, None]:
         state, call = self._state, self._call
         while True:
             response = self.response = self._client._send(call, stream=True)
@@ -235,9 +240,9 @@ class Stream(_StreamBase):
 class AsyncStream(_StreamBase):
     """An async iterator of typed events; the async twin of :class:`Stream`::
 
-        async with client.stream(request) as stream:
-            async for event in stream:
-                ...
+    async with client.stream(request) as stream:
+        async for event in stream:
+            ...
     """
 
     def __init__(self, client: AsyncPluggablyClient, call: Call[Any]) -> None:
@@ -278,7 +283,7 @@ class AsyncStream(_StreamBase):
         """Read the stream to its end; the ``done`` event's response, or :class:`GenerationError`."""
         return self._final([event async for event in self])
 
-    async def _events(self) -> AsyncIterator[StreamEvent]:
+    async def _events(self) -> AsyncGenerator[StreamEvent, None]:
         state, call = self._state, self._call
         while True:
             response = self.response = await self._client._send(call, stream=True)

@@ -9,8 +9,10 @@ searched, so a key issued a moment ago by the CLI works at once in any case.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 from eventsourcing.utils import get_topic
 
@@ -18,8 +20,10 @@ from domain.errors import AuthenticationFailed, PermissionDenied
 from domain.users import User
 from infra.passwords import ApiKeys
 from infra.sqldb import SqlDatabase
+from infra.threads import Threads
 from projections.base import Projector
 from projections.keys import find_key
+from services.freshness import Freshness
 
 
 def invalid() -> AuthenticationFailed:
@@ -28,29 +32,57 @@ def invalid() -> AuthenticationFailed:
 
 @dataclass(frozen=True)
 class Principal:
+    """Who calls: the user and the key they authenticated with."""
+
     user_id: str
     key_id: str
     username: str
     is_admin: bool
     expires_at: datetime | None
 
-    def require_admin(self) -> None:
+    def require_admin(self, message: str = "This needs an admin's API key.") -> None:
         if not self.is_admin:
-            raise PermissionDenied("This needs an admin's API key.")
+            raise PermissionDenied(message)
+
+    @property
+    def viewer(self) -> str | None:
+        """Whose items a read is scoped to: ``None`` (all) for an admin."""
+        return None if self.is_admin else self.user_id
 
 
 class Authenticator:
-    def __init__(self, db: SqlDatabase, api_keys: ApiKeys, projector: Projector, wait_s: float) -> None:
-        self.db, self.api_keys, self.projector, self.wait_s = db, api_keys, projector, wait_s
+    """``recorder``/``mapper`` read the event store's log (the events the keys view has not applied yet), and
+    ``load_user`` loads a ``User`` aggregate; nothing here writes."""
+
+    def __init__(
+        self,
+        db: SqlDatabase,
+        api_keys: ApiKeys,
+        projector: Projector,
+        freshness: Freshness,
+        recorder: Any,
+        mapper: Any,
+        load_user: Callable[[str], User],
+        threads: Threads,
+    ) -> None:
+        self.db, self.api_keys, self.projector, self.freshness = db, api_keys, projector, freshness
+        self.recorder, self.mapper, self.load_user, self.threads = recorder, mapper, load_user, threads
         self._cache: dict[str, Principal] = {}
         self._lock = threading.Lock()
+
+    async def authenticate(self, plaintext: str) -> Principal:
+        """The principal of an API key: from memory, or (a miss) from the keys view in a thread."""
+        key_hash, found = self.cached(plaintext)
+        if found is None:
+            found = await self.threads.run(self.load, key_hash)
+        return self.check(found)
 
     def cached(self, plaintext: str) -> tuple[str, Principal | None]:
         key_hash = self.api_keys.hash(plaintext)
         return key_hash, self._cache.get(key_hash)
 
     def check(self, principal: Principal) -> Principal:
-        if principal.expires_at is not None and principal.expires_at <= datetime.now(timezone.utc):
+        if principal.expires_at is not None and principal.expires_at <= datetime.now(UTC):
             raise AuthenticationFailed("This API key has expired.")
         return principal
 
@@ -58,7 +90,7 @@ class Authenticator:
         """The slow path (run in a thread): the keys read model, or the event store when the view lags."""
         # Read the keys view only once it has caught up with the event store: a key issued a moment ago is found,
         # and a revocation that evicted this key from the cache is already applied when it is read again.
-        caught_up = self.projector.wait_for(self.projector.head(), self.wait_s)
+        caught_up = self.freshness.wait_sync()
         row = find_key(self.db, key_hash)
         if row is not None:
             if row["revoked"] or row["disabled"]:
@@ -74,14 +106,13 @@ class Authenticator:
         return principal
 
     def _from_unprojected_events(self, key_hash: str) -> Principal:
-        app = self.projector.app
         start = min(self.projector.positions().values(), default=0)
         topics = [get_topic(User.ApiKeyIssued)]
-        while notifications := app.recorder.select_notifications(start, 500, topics=topics, inclusive_of_start=False):
+        while notifications := self.recorder.select_notifications(start, 500, topics=topics, inclusive_of_start=False):
             for notification in notifications:
-                event = app.mapper.to_domain_event(notification)
+                event = self.mapper.to_domain_event(notification)
                 if event.key_hash == key_hash:
-                    user = app.get_user(event.originator_id)
+                    user = self.load_user(str(event.originator_id))
                     key = user.api_keys[event.key_id]
                     if key["revoked"] or user.disabled:
                         raise invalid()

@@ -1,13 +1,14 @@
 """The download worker: take download jobs from the bus, fetch the files from the hub, record the outcome, ack.
 
-Work message: ``{"job_id"}`` on ``work.download`` (queue ``download``). For each: append ``Started``; download the
-job's planned files into ``<models dir>/<model id>`` in a thread (``infra.hub.HubClient.download``: verified,
-resumable from ``.part`` files); append throttled ``Progressed`` events and publish ``progress`` events on
-``tokens.<job id>``; then ``Completed`` (and the model registered in the catalogue, in the same save), ``Failed`` or
-``Cancelled``, a final ``done`` or ``error`` event, and only then ack. A worker killed mid-download leaves its
-``.part`` files: the redelivered job (the same work message again, or ``resume`` from the embedded start-up
-sweep) takes over and resumes them with Range requests. A cancel (``control.cancel.<job id>``, or ``CancelRequested`` seen when
-progress is recorded) stops the download within the hub client's poll interval and removes its files.
+Work message: :class:`~infra.bus.messages.DownloadWork` on ``work.download`` (queue ``download``). For each: append
+``Started``; download the job's planned files into ``<models dir>/<model id>`` in a thread
+(``downloads.hub.HubClient.download``: verified, resumable from ``.part`` files); append throttled ``Progressed``
+events and publish ``progress`` events on ``tokens.<job id>``; then ``Completed`` (and the model registered in the
+catalogue, in the same save), ``Failed`` or ``Cancelled``, a final ``done`` or ``error`` event, and only then ack. A
+worker killed mid-download leaves its ``.part`` files: the redelivered job (the same work message again, or
+``resume`` from the embedded start-up sweep) takes over and resumes them with Range requests. A cancel
+(``control.cancel.<job id>``, or ``CancelRequested`` seen when progress is recorded) stops the download within the
+hub client's poll interval and removes its files.
 
 ``run_download`` is the one code path, used by this worker and, synchronously, by ``pluggably models pull``.
 """
@@ -16,46 +17,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import shutil
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from commands.responses import error_object, job_response
+from commands.responses import job_response
 from commands.service import Gateway
+from domain.catalog import CatalogModel
 from domain.downloads import COMPLETED, DownloadJob
-from domain.errors import GatewayError, RuntimeFailure
+from domain.errors import GatewayError, RuntimeFailure, error_body
+from downloads.files import delete_removed_model, locate, model_dir, remove_model_files, sweep_removed_models
+from downloads.plan import DownloadCancelled, DownloadPlan
 from infra.bus.base import Bus, Delivery, Subscription, keep_alive
-from infra.bus.subjects import DOWNLOAD_QUEUE, DOWNLOAD_SUBJECT
-from runtimes.catalog import LOCAL_RUNTIME_BY_MODALITY
-from runtimes.worker import TokenStream
+from infra.bus.messages import (
+    CANCEL_SUBJECTS,
+    DONE,
+    DOWNLOAD_QUEUE,
+    DOWNLOAD_SUBJECT,
+    ERROR,
+    PROGRESS,
+    DownloadWork,
+    RelayedEvent,
+    TokenStream,
+    cancelled_id,
+    events_subject,
+)
+from infra.threads import Threads
 
 log = logging.getLogger(__name__)
 PROGRESS_MIN_S = 1.0  # a Progressed event at most every second...
 PROGRESS_MIN_PCT = 5.0  # ...unless the download moved on by this much
 STREAM_BLOCK = 1_000_000  # event ids of attempt n start at (n - 1) * STREAM_BLOCK: ids grow across resumes
-
-
-REMOVED_PREFIX = ".removed-"  # a removed model's folder while it is being deleted
-
-
-def model_dir(settings: Any, model_id: str) -> Path:
-    return Path(settings.resolved_models_dir) / model_id.removeprefix("local:")
-
-
-def locate(modality: str, dest: Path, files: list[str]) -> tuple[str, str]:
-    """The runtime and location of a downloaded model: a GGUF model is its (first) ``.gguf`` file, a pipeline
-    (diffusers, Shap-E) its folder."""
-    ggufs = sorted(f for f in files if f.lower().endswith(".gguf"))
-    if modality == "text" and ggufs:
-        return LOCAL_RUNTIME_BY_MODALITY[modality], str(dest / ggufs[0])
-    return LOCAL_RUNTIME_BY_MODALITY[modality], str(dest)
 
 
 class ProgressThrottle:
@@ -70,15 +66,19 @@ class ProgressThrottle:
         return False
 
 
-def run_download(app: Gateway, hub: Any, job: DownloadJob, dest: Path, cancel: threading.Event,
-                 on_progress: Callable[[DownloadJob], None] | None = None,
-                 halted: Callable[[], bool] = lambda: False,
-                 on_bytes: Callable[[int, int, str], None] | None = None) -> DownloadJob:
+def run_download(
+    app: Gateway,
+    hub: Any,
+    job: DownloadJob,
+    dest: Path,
+    cancel: threading.Event,
+    on_progress: Callable[[DownloadJob], None] | None = None,
+    halted: Callable[[], bool] = lambda: False,
+    on_bytes: Callable[[int, int, str], None] | None = None,
+) -> DownloadJob:
     """Download a started job's files and record the outcome (blocking). ``on_progress`` sees each recorded
     (throttled) progress, ``on_bytes`` every report of the hub client (a progress bar). ``halted()`` true means
     the process is stopping: nothing more is recorded and the files stay for the job's redelivery."""
-    from infra.hub import DownloadCancelled, DownloadPlan
-
     job_id = str(job.id)
     throttle = ProgressThrottle()
 
@@ -117,78 +117,57 @@ def run_download(app: Gateway, hub: Any, job: DownloadJob, dest: Path, cancel: t
             raise
         log.exception("download job %s crashed", job_id)
         remove_model_files(dest)
-        return app.fail_download(job_id, RuntimeFailure.code,
-                                 f"The download failed: {type(error).__name__}.") or app.get_download(job_id)
+        return app.fail_download(
+            job_id, RuntimeFailure.code, f"The download failed: {type(error).__name__}."
+        ) or app.get_download(job_id)
     if halted():
         return job
     runtime, location = locate(job.model["modality"], dest, [f.path for f in result.files])
     files = [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in result.files]
     primary = next((f.sha256 for f in result.files if str(dest / f.path) == location), None)
-    done = app.complete_download(job_id, files=files, size_bytes=result.size_bytes, sha256=primary, path=str(dest),
-                                 runtime=runtime, location=location)
+    done = app.complete_download(
+        job_id,
+        files=files,
+        size_bytes=result.size_bytes,
+        sha256=primary,
+        path=str(dest),
+        runtime=runtime,
+        location=location,
+    )
     return done or app.get_download(job_id)
 
 
-def remove_model_files(dest: Path) -> None:
-    """A model's folder (``model_dir``) holds only that model's files: one active job per model writes it."""
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(dest)
-
-
-def delete_removed_model(app: Gateway, settings: Any, model_id: str) -> None:
-    """Delete the folder of a model removed from the catalogue, unless it came back (downloaded again) meanwhile.
-    The folder is renamed first, so a download of the same id starting now writes a fresh one."""
-    latest, _ = app.current_download(model_id)
-    if app.find_model(model_id) is not None or (latest is not None and not latest.is_terminal):
-        return
-    folder = model_dir(settings, model_id)
-    doomed = folder.with_name(f"{REMOVED_PREFIX}{folder.name}-{uuid.uuid4().hex[:8]}")
-    try:
-        folder.rename(doomed)
-    except FileNotFoundError:
-        return
-    remove_model_files(doomed)
-
-
-def sweep_removed_models(app: Gateway, settings: Any) -> None:
-    """At a download worker's start: delete what removals it did not hear of left behind (it was not running), and
-    folders a crash left half deleted. Only folders of models the catalogue knows as removed are touched."""
-    root = Path(settings.resolved_models_dir)
-    if not root.is_dir():
-        return
-    for folder in root.iterdir():
-        if folder.name.startswith(REMOVED_PREFIX):
-            remove_model_files(folder)
-        elif folder.is_dir() and app.model_removed(f"local:{folder.name}"):
-            delete_removed_model(app, settings, f"local:{folder.name}")
-
-
 def terminal_event(job: DownloadJob) -> tuple[str, dict[str, Any]]:
+    """The last stream event of a finished job: ``done`` with the job, or ``error`` with its error body."""
     if job.status == COMPLETED:
-        return "done", job_response(job)
+        return DONE, job_response(job)
     error = job.error or {"code": "internal_error", "message": "The download ended without an outcome."}
-    return "error", error_object(error["code"], error["message"], request_id=str(job.id),
-                                 type_="cancelled" if error["code"] == "cancelled" else "server_error")
+    return ERROR, error_body(
+        error["code"],
+        error["message"],
+        request_id=str(job.id),
+        type_="cancelled" if error["code"] == "cancelled" else "server_error",
+    )
 
 
 class DownloadWorker:
-    def __init__(self, app: Gateway, bus: Bus, settings: Any, hub_factory: Callable[[], Any]) -> None:
-        self.app, self.bus, self.settings, self.hub_factory = app, bus, settings, hub_factory
+    """``hub()`` answers the process's hub client (``downloads.Hub``), or raises when the hub extra is missing."""
+
+    def __init__(self, app: Gateway, bus: Bus, settings: Any, hub: Callable[[], Any], threads: Threads) -> None:
+        self.app, self.bus, self.settings, self.hub, self.threads = app, bus, settings, hub, threads
         self.name = f"{socket.gethostname()}:download:{id(self):x}"
         self.cancels: dict[str, threading.Event] = {}
         self._subs: list[Subscription] = []
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
 
-    async def _sync(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
-
     async def start(self, concurrency: int = 2) -> None:
-        self._subs.append(await self.bus.subscribe("control.cancel.*", self._on_cancel))
-        self._subs.append(await self.bus.subscribe("events.CatalogModel.Removed", self._on_removed))
+        self._subs.append(await self.bus.subscribe(CANCEL_SUBJECTS, self._on_cancel))
+        self._subs.append(await self.bus.subscribe(events_subject(CatalogModel.Removed.__qualname__), self._on_removed))
         self._background(sweep_removed_models, self.app, self.settings)
-        self._subs.append(await self.bus.consume(DOWNLOAD_SUBJECT, DOWNLOAD_QUEUE, self.handle,
-                                                 concurrency=concurrency))
+        self._subs.append(
+            await self.bus.consume(DOWNLOAD_SUBJECT, DOWNLOAD_QUEUE, self.handle, concurrency=concurrency)
+        )
 
     async def stop(self) -> None:
         self._stopping = True  # running downloads are left unacked, their .part files kept: they resume
@@ -197,53 +176,54 @@ class DownloadWorker:
         self._subs.clear()
 
     async def _on_cancel(self, subject: str, data: bytes) -> None:
-        cancel = self.cancels.get(subject.rsplit(".", 1)[-1])
+        cancel = self.cancels.get(cancelled_id(subject))
         if cancel is not None:
             cancel.set()
 
     async def _on_removed(self, subject: str, data: bytes) -> None:
-        self._background(delete_removed_model, self.app, self.settings, json.loads(data)["data"]["model_id"])
+        self._background(delete_removed_model, self.app, self.settings, RelayedEvent.decode(data).data["model_id"])
 
     def _background(self, fn: Callable[..., Any], *args: Any) -> None:
         """Deleting gigabytes must not hold up the subscription that delivered the news."""
-        task = asyncio.create_task(self._sync(fn, *args))
+        task = asyncio.create_task(self.threads.run(fn, *args))
         self._tasks.add(task)
         task.add_done_callback(self._cleaned)
 
-    def _cleaned(self, task: asyncio.Task) -> None:
+    def _cleaned(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("deleting a removed model's files failed", exc_info=task.exception())
 
     async def handle(self, delivery: Delivery) -> None:
-        payload = json.loads(delivery.data)
-        job_id = payload["job_id"]
-        job: DownloadJob | None = await self._sync(self.app.start_download, job_id, self.name, delivery.message_id,
-                                                   bool(payload.get("resume")))
+        work = DownloadWork.decode(delivery.data)
+        job_id = work.job_id
+        job: DownloadJob | None = await self.threads.run(
+            self.app.start_download, job_id, self.name, delivery.message_id, work.resume
+        )
         if job is None:  # finished already, or running elsewhere (a sweeper duplicate)
             await delivery.ack()
             return
         loop = asyncio.get_running_loop()
-        stream = TokenStream(self.bus, job_id)
-        stream.index = (job.attempt - 1) * STREAM_BLOCK
+        stream = TokenStream(self.bus, job_id, first=(job.attempt - 1) * STREAM_BLOCK + 1)
         try:
-            hub = self.hub_factory()
+            hub = self.hub()
         except GatewayError as error:  # huggingface_hub is not installed here: retrying will not help
-            final = await self._sync(self.app.fail_download, job_id, error.code, error.message) or job
+            final = await self.threads.run(self.app.fail_download, job_id, error.code, error.message) or job
             await stream.send(*terminal_event(final))
             await delivery.ack()
             return
         cancel = self.cancels[job_id] = threading.Event()
 
         def on_progress(updated: DownloadJob) -> None:  # in the download thread: wait, so events stay in order
-            asyncio.run_coroutine_threadsafe(stream.send("progress", job_response(updated)), loop).result(5)
+            asyncio.run_coroutine_threadsafe(stream.send(PROGRESS, job_response(updated)), loop).result(5)
 
         heartbeat = asyncio.create_task(keep_alive(delivery, max(1.0, self.settings.work_ack_wait_s / 3)))
         try:
-            await stream.send("progress", job_response(job))
+            await stream.send(PROGRESS, job_response(job))
             dest = model_dir(self.settings, job.model_id)
-            final = await in_daemon_thread(lambda: run_download(self.app, hub, job, dest, cancel, on_progress,
-                                                                lambda: self._stopping))
+            final = await in_daemon_thread(
+                lambda: run_download(self.app, hub, job, dest, cancel, on_progress, lambda: self._stopping)
+            )
         finally:
             heartbeat.cancel()
             self.cancels.pop(job_id, None)
@@ -257,7 +237,7 @@ async def in_daemon_thread(fn: Callable[[], Any]) -> Any:
     """Run ``fn`` in a daemon thread: a download must not keep a stopping process alive (its ``.part`` files
     stay and the job resumes elsewhere), which a thread pool's non-daemon threads would."""
     loop = asyncio.get_running_loop()
-    future: asyncio.Future = loop.create_future()
+    future: asyncio.Future[Any] = loop.create_future()
 
     def settle(setter: Callable[[Any], None], value: Any) -> None:
         if not future.done():
@@ -266,7 +246,7 @@ async def in_daemon_thread(fn: Callable[[], Any]) -> Any:
     def target() -> None:
         try:
             result = fn()
-        except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine
+        except BaseException as error:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(settle, future.set_exception, error)
         else:

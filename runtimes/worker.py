@@ -170,6 +170,8 @@ class Worker:
                 RuntimeFailure(f"The runtime failed: {type(error).__name__}.", provider=target["runtime"]),
                 stream,
             )
+        if not generation.stream:  # answered in one piece: nobody follows its events again (a replay rebuilds them)
+            await stream.release()
 
     def _output(self, generation: Generation, result: Result) -> dict[str, Any]:
         output: dict[str, Any] = {}

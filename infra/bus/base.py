@@ -86,6 +86,10 @@ class Bus(ABC):
     def replay(self, subject: str) -> AsyncIterator[bytes]:
         """Every message stored on ``subject`` (a ``tokens.<id>`` subject) from the start, then live ones."""
 
+    async def release(self, subject: str) -> None:
+        """Nobody will replay the token subject ``subject`` (its generation answered without a stream): the bus may
+        drop what it stores of it, once its current readers are done. NATS keeps it until the stream's max age."""
+
     @abstractmethod
     async def pending(self, subject: str, queue: str) -> int:
         """Messages waiting for (or held by) consumer ``queue``: the work queue depth."""

@@ -8,14 +8,18 @@ import itertools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from infra.bus.base import Bus, Delivery, Handler, Subscription, WorkHandler
 
 log = logging.getLogger(__name__)
 DEDUP_WINDOW_S = 120.0
+#: The token store's bounds: a subject is kept this long at most (the NATS ``TOKENS`` stream's max age), and the
+#: oldest subjects go first once there are more than ``TOKENS_MAX_SUBJECTS`` or they hold over ``TOKENS_MAX_BYTES``.
 TOKENS_MAX_AGE_S = 600.0
+TOKENS_MAX_SUBJECTS = 20_000
+TOKENS_MAX_BYTES = 64 * 1024 * 1024
 
 
 def matches(pattern: str, subject: str) -> bool:
@@ -122,6 +126,18 @@ class _Consumer(Subscription):
             self.bus._consumers.remove(self)
 
 
+@dataclass
+class _TokenLog:
+    """What the bus stores of one token subject: its messages in order, the readers replaying it."""
+
+    created: float
+    messages: list[bytes] = field(default_factory=list)
+    size: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    readers: int = 0
+    released: bool = False
+
+
 class _LiveSubscription(Subscription):
     def __init__(self, bus: MemoryBus, entry: tuple[str, Handler]) -> None:
         self._bus, self._entry = bus, entry
@@ -132,14 +148,27 @@ class _LiveSubscription(Subscription):
 
 
 class MemoryBus(Bus):
-    def __init__(self, prefix: str = "pluggably", *, ack_wait_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        prefix: str = "pluggably",
+        *,
+        ack_wait_s: float = 30.0,
+        tokens_max_age_s: float = TOKENS_MAX_AGE_S,
+        tokens_max_subjects: int = TOKENS_MAX_SUBJECTS,
+        tokens_max_bytes: int = TOKENS_MAX_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(prefix)
         self.ack_wait_s = ack_wait_s
+        self.tokens_max_age_s, self.tokens_max_subjects = tokens_max_age_s, tokens_max_subjects
+        self.tokens_max_bytes, self._clock = tokens_max_bytes, clock
         self._live: list[tuple[str, Handler]] = []
         self._consumers: list[_Consumer] = []
         self._backlog: list[_Message] = []  # work published before any consumer existed
         self._seen: OrderedDict[str, float] = OrderedDict()
-        self._tokens: dict[str, tuple[float, list[bytes], asyncio.Event]] = {}
+        #: Token subjects in creation order (a dict keeps insertion order): expiry pops from the front.
+        self._tokens: dict[str, _TokenLog] = {}
+        self._token_bytes = 0
         self._ids = itertools.count()
 
     async def close(self) -> None:
@@ -208,23 +237,64 @@ class MemoryBus(Bus):
         return consumer
 
     def _store_token(self, subject: str, data: bytes) -> None:
-        now = time.monotonic()
-        for key, (created, _, _) in list(self._tokens.items()):
-            if created < now - TOKENS_MAX_AGE_S:
-                del self._tokens[key]
-        created, messages, event = self._tokens.setdefault(subject, (now, [], asyncio.Event()))
-        messages.append(data)
-        event.set()
+        """Append to the subject's log: O(1) whatever the number of subjects stored (the oldest go first)."""
+        now = self._clock()
+        log_ = self._tokens.get(subject)
+        if log_ is None:
+            log_ = self._tokens[subject] = _TokenLog(now)
+        log_.messages.append(data)
+        log_.size += len(data)
+        self._token_bytes += len(data)
+        log_.changed.set()
+        self._evict(now)
+
+    def _evict(self, now: float) -> None:
+        """Drop the oldest subjects while they are past the max age or the store is over its bounds. A subject
+        someone is replaying is kept (moved to the back) until its last reader stops."""
+        cutoff = now - self.tokens_max_age_s
+        for _ in range(len(self._tokens)):
+            subject = next(iter(self._tokens))
+            oldest = self._tokens[subject]
+            over = len(self._tokens) > self.tokens_max_subjects or self._token_bytes > self.tokens_max_bytes
+            if not over and oldest.created >= cutoff:
+                return
+            if oldest.readers:
+                del self._tokens[subject]
+                self._tokens[subject] = oldest
+            else:
+                self._drop(subject)
+
+    def _drop(self, subject: str) -> None:
+        log_ = self._tokens.pop(subject, None)
+        if log_ is not None:
+            self._token_bytes -= log_.size
+
+    async def release(self, subject: str) -> None:
+        log_ = self._tokens.get(subject)
+        if log_ is None:
+            return
+        if log_.readers:
+            log_.released = True  # dropped when its last reader stops
+        else:
+            self._drop(subject)
 
     async def replay(self, subject: str) -> AsyncIterator[bytes]:
-        _, messages, event = self._tokens.setdefault(subject, (time.monotonic(), [], asyncio.Event()))
+        log_ = self._tokens.get(subject)
+        if log_ is None:  # nothing published yet: wait for the first message (dropped again if none comes)
+            log_ = self._tokens[subject] = _TokenLog(self._clock())
+        log_.readers += 1
         index = 0
-        while True:
-            while index < len(messages):
-                yield messages[index]
-                index += 1
-            event.clear()
-            await event.wait()
+        try:
+            while True:
+                while index < len(log_.messages):
+                    yield log_.messages[index]
+                    index += 1
+                log_.changed.clear()
+                await log_.changed.wait()
+        finally:
+            log_.readers -= 1
+            if log_.released and not log_.readers and self._tokens.get(subject) is log_:
+                self._drop(subject)
 
     async def pending(self, subject: str, queue: str) -> int:
         backlog = sum(1 for m in self._backlog if matches(subject, m.subject))

@@ -136,6 +136,10 @@ class TokenStream:
         self.index += 1
         await self.bus.publish(self.subject, StreamEvent(self.index, event, data).encode())
 
+    async def release(self) -> None:
+        """The stream is over and nobody will replay it: the bus may drop it (``Bus.release``)."""
+        await self.bus.release(self.subject)
+
 
 # -- relayed domain events ------------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ WEB_SOURCES := $(shell find frontend/src frontend/public clients/typescript/src 
 	clients/typescript/package.json clients/typescript/tsconfig.json docs/contracts/openapi.yaml
 WEB_BUILD := frontend/dist/index.html
 
-.PHONY: install install-test install-bench run test lint bench clean npm-install web chromium
+.PHONY: install install-test install-bench run test lint bench clean npm-install web chromium types-fresh
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ $(WEB_BUILD): $(NPM_STAMP) $(WEB_SOURCES)
 
 web: $(WEB_BUILD)
 
+# Before the build regenerates it: the committed src/schema.ts must be what the contract makes (a stale one fails).
+types-fresh: $(NPM_STAMP)
+	@npx --no-install openapi-typescript docs/contracts/openapi.yaml -o clients/typescript/src/schema.ts --check \
+		>/dev/null 2>&1 || { echo "clients/typescript/src/schema.ts is stale: run 'npm run generate -w @pluggably/client' and commit it" >&2; exit 1; }
+
 # The browser tests drive Debian's Chromium (a test tool's own browser download cannot work here).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && \
@@ -68,7 +73,7 @@ lint: install-test
 	$(VENV)/bin/ruff format --check
 	$(VENV)/bin/mypy
 
-test: lint web chromium
+test: lint types-fresh web chromium
 	mkdir -p reports
 	$(PY) -m pytest -q --junitxml=reports/pytest.xml $(PYTEST_ARGS)
 

@@ -574,7 +574,7 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description An unknown provider answers 404. */
+                /** @description An installed runtime that needs a credential: one of ours, or a plugin's (installed through the `pluggably.runtimes` entry point, beside ours in `GET /v1/providers`). An unknown provider answers 404. */
                 provider: components["parameters"]["Provider"];
             };
             cookie?: never;
@@ -1672,7 +1672,7 @@ export interface components {
         GenerationId: string;
         SessionId: string;
         JobId: string;
-        /** @description An unknown provider answers 404. */
+        /** @description An installed runtime that needs a credential: one of ours, or a plugin's (installed through the `pluggably.runtimes` entry point, beside ours in `GET /v1/providers`). An unknown provider answers 404. */
         Provider: components["schemas"]["ProviderName"];
         /** @description ISO 8601 time (`Z` accepted; no offset means UTC). Anything else answers 422 (`param` = `as_of`). */
         AsOf: string;
@@ -2588,7 +2588,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description An unknown provider answers 404. */
+                /** @description An installed runtime that needs a credential: one of ours, or a plugin's (installed through the `pluggably.runtimes` entry point, beside ours in `GET /v1/providers`). An unknown provider answers 404. */
                 provider: components["parameters"]["Provider"];
             };
             cookie?: never;
@@ -2625,7 +2625,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description An unknown provider answers 404. */
+                /** @description An installed runtime that needs a credential: one of ours, or a plugin's (installed through the `pluggably.runtimes` entry point, beside ours in `GET /v1/providers`). An unknown provider answers 404. */
                 provider: components["parameters"]["Provider"];
             };
             cookie?: never;

@@ -34,6 +34,7 @@ BLUEPRINTS = (
     webapp.bp,
 )
 AUTHENTICATED = ("/v1/", "/openai/v1/")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: API routes that need no key: signing in is how a browser gets one.
 PUBLIC_PATHS = frozenset({"/v1/auth/login"})
 
@@ -54,7 +55,7 @@ def create_app(
     app = Sanic(name)
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.RESPONSE_TIMEOUT = max(60, int(settings.request_timeout_s) + 30)
-    app.config.REQUEST_MAX_SIZE = 32 * 1024 * 1024
+    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.KEEP_ALIVE_TIMEOUT = 75
     app.ctx.services = container.services
     errors.install(app)
@@ -62,13 +63,15 @@ def create_app(
 
     async def begin(request: Request) -> None:
         request.ctx.t0 = time.perf_counter()
-        request.ctx.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        given = request.headers.get("x-request-id")
+        request.ctx.request_id = given if given and len(given) <= 200 else uuid.uuid4().hex
         await authenticate(request)
 
     async def finish(request: Request, response: BaseHTTPResponse) -> None:
         route = request.route.path if request.route else "unmatched"
         status = response.status if response else 500
-        metrics.REQUESTS.labels(route, request.method, str(status)).inc()
+        method = request.method if request.method in METHODS else "other"  # a label is never a caller's string
+        metrics.REQUESTS.labels(route, method, str(status)).inc()
         t0 = getattr(request.ctx, "t0", None)
         if t0 is not None:
             metrics.LATENCY.labels(route).observe((time.perf_counter() - t0) * 1000)

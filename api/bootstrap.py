@@ -155,6 +155,7 @@ class Container:
                 self.threads,
                 self.freshness,
                 settings.request_timeout_s,
+                settings.max_input_bytes,
             ),
             sessions=Sessions(self.app, self.db, self.catalog, self.registry, self.threads, self.freshness),
             models=Models(

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 STATUS: list[tuple[type[e.GatewayError], int]] = [
     (e.UnknownModel, 404),
+    (e.PayloadTooLarge, 413),
     (e.MalformedRequest, 400),
     (e.ProviderNotConfigured, 400),
     (e.InvalidRequest, 422),
@@ -28,6 +29,7 @@ STATUS: list[tuple[type[e.GatewayError], int]] = [
     (e.Conflict, 409),
     (e.GenerationCancelled, 409),
     (e.StillRunning, 504),
+    (e.ServiceUnavailable, 503),
     (e.ProviderRejected, 400),
     (e.ProviderAuthFailed, 502),
     (e.ProviderRateLimited, 429),

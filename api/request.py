@@ -11,7 +11,8 @@ from typing import Any
 
 from sanic import Request
 
-from domain.errors import InvalidRequest, MalformedRequest
+from domain.errors import InvalidRequest, MalformedRequest, TooDeep
+from domain.validation import check_json
 from services.all import Services
 from services.auth import Principal
 
@@ -26,14 +27,28 @@ def principal(request: Request) -> Principal:
     return who
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def json_body(request: Request, *, optional: bool = False) -> Any:
-    """The body as JSON (``{}`` for an empty body when ``optional``); a body that is not JSON is a 400."""
-    if optional and not request.body:
+    """The body as JSON (``{}`` for an empty body when ``optional``), checked once for every route
+    (``domain.validation.check_json``): a body that is not UTF-8 JSON (``NaN`` and ``Infinity`` are not), or
+    nests too deep, is a 400; text no store can hold is a 400 naming the field. Its size is bounded by the server
+    (``LLM_API_MAX_BODY_BYTES``: 413)."""
+    body = request.body or b""
+    if optional and not body:
         return {}
+    if b"\x00" in body:  # UTF-8 JSON never holds a NUL byte (it would be UTF-16 or UTF-32, or not JSON)
+        raise MalformedRequest("The request body is not valid JSON: send it as UTF-8.")
     try:
-        return json.loads(request.body or b"")
+        value = json.loads(body, parse_constant=_no_constant)
+    except RecursionError:
+        raise TooDeep("The JSON body nests too deeply.") from None
     except (ValueError, UnicodeDecodeError):
         raise MalformedRequest("The request body is not valid JSON.") from None
+    check_json(value, body, services(request).settings.max_json_depth)
+    return value
 
 
 def last_event_id(request: Request) -> int:

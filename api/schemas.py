@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from domain.validation import Strict, parse
 from services.downloads import Download
 from services.generation import Generate
 
 __all__ = ["parse"]
+
+
+#: Bounds of ``model``: names as long as any provider's (with the ``provider:`` prefix), a short fallback list.
+MAX_MODEL_NAME, MAX_FALLBACKS = 256, 8
 
 
 class MessageIn(Strict):
@@ -51,8 +55,13 @@ class GenerateIn(Strict):
     def models_not_empty(cls, value: str | list[str] | None) -> str | list[str] | None:
         if isinstance(value, list) and not value:
             raise ValueError("model list is empty")
-        if isinstance(value, str) and not value.strip():
-            raise ValueError("model is empty")
+        if isinstance(value, list) and len(value) > MAX_FALLBACKS:
+            raise ValueError(f"model lists at most {MAX_FALLBACKS} models to fall back on")
+        for name in [value] if isinstance(value, str) else value or ():
+            if not name.strip():
+                raise ValueError("model is empty")
+            if len(name) > MAX_MODEL_NAME:
+                raise ValueError(f"a model name has at most {MAX_MODEL_NAME} characters")
         return value
 
     @property
@@ -164,6 +173,8 @@ class DownloadIn(Strict):
 
 
 class ModelSearchIn(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False)  # from the query string: every value is text
+
     source: Literal["huggingface"] = "huggingface"
     query: str = Field("", max_length=200)
     modality: Literal["text", "image", "3d"] | None = None

@@ -46,6 +46,24 @@ class MalformedRequest(InvalidRequest):
     code = "invalid_json"
 
 
+class InvalidText(MalformedRequest):
+    """Text the gateway cannot store or send on: a NUL character or a lone UTF-16 surrogate (400, naming the field)."""
+
+    code = "invalid_text"
+
+
+class TooDeep(MalformedRequest):
+    """JSON nested deeper than ``LLM_API_MAX_JSON_DEPTH`` (400)."""
+
+    code = "json_too_deep"
+
+
+class PayloadTooLarge(InvalidRequest):
+    """A body or an input over its limit (413); the message names the limit and its setting."""
+
+    code = "payload_too_large"
+
+
 class UnknownModel(InvalidRequest):
     code = "model_not_found"
 
@@ -97,6 +115,19 @@ class StillRunning(GatewayError):
 
     code = "timeout"
     type = "timeout"
+
+
+class ServiceUnavailable(GatewayError):
+    """A service the gateway needs (the event store, the bus) is down: nothing was done, try again later (503 with
+    ``Retry-After``)."""
+
+    code = "unavailable"
+    type = "server_error"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = 2.0, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class ProviderError(GatewayError):
@@ -170,7 +201,7 @@ def error_class(code: str) -> type[GatewayError]:
 def error_from_code(code: str, message: str, *, retry_after: float | None = None) -> GatewayError:
     """Rebuild an error from what a ``Generation.Failed`` event stored."""
     cls = error_class(code)
-    if issubclass(cls, ProviderError):
+    if issubclass(cls, (ProviderError, RateLimited, ServiceUnavailable)):
         return cls(message, retry_after=retry_after, code=code)
     return cls(message, code=code)
 

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     login_failure_window_s: float = Field(60.0, gt=0)
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser ("*": any)
 
+    # What callers may send: a larger body is a 413, deeper JSON a 400, more input text a 413.
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=4096)
+    max_json_depth: int = Field(64, ge=4, le=1000)
+    max_input_bytes: int = Field(4 * 1024 * 1024, ge=1)  # the text of one request's prompt and messages (UTF-8)
+
     # Behaviour.
     inline_max_bytes: int = 1_000_000
     request_timeout_s: float = 300.0

@@ -39,7 +39,7 @@ Temperature = Annotated[float | None, Field(None, ge=0, le=2)]
 MaxTokens = Annotated[int | None, Field(None, ge=1, le=1_000_000)]
 TopP = Annotated[float | None, Field(None, gt=0, le=1)]
 Stop = Annotated[str | list[str] | None, AfterValidator(_stops)]  # kept as a list
-Seed = Annotated[int | None, Field(None)]
+Seed = Annotated[int | None, Field(None, ge=0, le=2**63 - 1)]  # what the widest upstream takes (int64)
 Width = Annotated[int | None, Field(None, ge=8, le=4096)]
 Height = Annotated[int | None, Field(None, ge=8, le=4096)]
 Steps = Annotated[int | None, Field(None, ge=1, le=500)]

@@ -18,6 +18,7 @@ from runtimes.base import Runtime, RuntimeFactory
 
 log = logging.getLogger(__name__)
 GROUP = "pluggably.runtimes"
+OTHER_MODEL = "other"  # the metric label of every model name the gateway does not know
 
 
 class RuntimeRegistry:
@@ -27,6 +28,7 @@ class RuntimeRegistry:
         self._factories: dict[str, RuntimeFactory | EntryPoint] = {}
         self._runtimes: dict[str, Runtime] = {}
         self._kinds: tuple[frozenset[str], list[str]] | None = None  # (local, credentialed): what a runtime is
+        self._known: dict[str, frozenset[str]] = {}  # per provider runtime: the model names it declares
         if discover:
             for ep in entry_points(group=GROUP):
                 if only is None or ep.name in only:
@@ -36,6 +38,7 @@ class RuntimeRegistry:
         self._factories[name] = factory
         self._runtimes.pop(name, None)
         self._kinds = None
+        self._known.pop(name, None)
 
     def names(self) -> list[str]:
         return sorted(self._factories)
@@ -72,6 +75,23 @@ class RuntimeRegistry:
             log.warning("cannot price %s: its runtime did not load", model, exc_info=True)
             return 0.0
         return runtime.cost(model.partition(":")[2] or model, usage)
+
+    def model_label(self, target: dict[str, str]) -> str:
+        """What a metric may call a target's model: its id when the gateway knows it (a local runtime's catalogued
+        model, a model of a provider's menu or price list), ``other`` for any other name a caller sent, so a
+        caller's string never becomes a Prometheus label value."""
+        runtime = target["runtime"]
+        if runtime in self.local():
+            return target["model"]
+        known = self._known.get(runtime)
+        if known is None:
+            try:
+                declared = self.get(runtime)
+                known = frozenset(name for name, _ in declared.models) | frozenset(declared.prices)
+            except Exception:
+                known = frozenset()
+            self._known[runtime] = known
+        return target["model"] if target["location"] in known else OTHER_MODEL
 
     def get(self, name: str) -> Runtime:
         runtime = self._runtimes.get(name)

@@ -222,12 +222,13 @@ class Worker:
         if done is None:  # cancelled meanwhile
             await self._cancelled(gid, stream)
             return
-        metrics.GENERATIONS.labels(target["model"], "completed").inc()
-        metrics.GENERATION_LATENCY.labels(target["model"]).observe(latency)
+        label = self.registry.model_label(target)
+        metrics.GENERATIONS.labels(label, "completed").inc()
+        metrics.GENERATION_LATENCY.labels(label).observe(latency)
         if ttft is not None:
-            metrics.TTFT.labels(target["model"]).observe(ttft)
-        metrics.TOKENS.labels(target["model"], "input").inc(result.usage.input_tokens)
-        metrics.TOKENS.labels(target["model"], "output").inc(result.usage.output_tokens)
+            metrics.TTFT.labels(label).observe(ttft)
+        metrics.TOKENS.labels(label, "input").inc(result.usage.input_tokens)
+        metrics.TOKENS.labels(label, "output").inc(result.usage.output_tokens)
         await stream.send(DONE, generation_response(gid, generation.modality, recorded))
 
     async def _fail(
@@ -247,11 +248,11 @@ class Worker:
         if failed is None:
             await self._cancelled(gid, stream)
             return
-        metrics.GENERATIONS.labels(target["model"], "failed").inc()
+        metrics.GENERATIONS.labels(self.registry.model_label(target), "failed").inc()
         await stream.send(ERROR, error.body(gid))
 
     async def _cancelled(self, gid: str, stream: TokenStream) -> None:
         generation = await self.threads.run(self.app.cancel_generation, gid)
         if generation.status == CANCELLED:
-            metrics.GENERATIONS.labels(generation.model, "cancelled").inc()
+            metrics.GENERATIONS.labels(self.registry.model_label(generation.targets[0]), "cancelled").inc()
             await stream.send(ERROR, GenerationCancelled(CANCELLED_MESSAGE).body(gid))

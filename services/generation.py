@@ -25,7 +25,14 @@ from typing import Any
 
 from commands.responses import generation_response
 from commands.service import Gateway
-from domain.errors import InvalidRequest, NotFound, ProviderNotConfigured, StillRunning, error_from_code
+from domain.errors import (
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    ProviderNotConfigured,
+    StillRunning,
+    error_from_code,
+)
 from domain.generations import COMPLETED, TERMINAL, Generation
 from infra.bus.base import Bus, Subscription
 from infra.bus.messages import (
@@ -74,9 +81,24 @@ class Generations:
         threads: Threads,
         freshness: Freshness,
         timeout_s: float,
+        max_input_bytes: int,
     ) -> None:
         self.app, self.bus, self.db, self.registry, self.catalog = app, bus, db, registry, catalog
         self.credentials, self.threads, self.freshness, self.timeout_s = credentials, threads, freshness, timeout_s
+        self.max_input_bytes = max_input_bytes
+
+    def check_size(self, order: Generate) -> None:
+        """A request's input text is bounded (``LLM_API_MAX_INPUT_BYTES``): a 413 beyond it."""
+        size = 0
+        for message in order.messages:
+            text = message["content"]
+            size += len(text) if text.isascii() else len(text.encode())
+        if size > self.max_input_bytes:
+            raise PayloadTooLarge(
+                f"The input is {size} bytes of text; this gateway takes at most {self.max_input_bytes} "
+                "(LLM_API_MAX_INPUT_BYTES).",
+                param="input",
+            )
 
     # -- 1. submit ---------------------------------------------------------------------------------------------
 
@@ -114,6 +136,7 @@ class Generations:
 
     async def submit(self, who: Principal, order: Generate, session_id: str | None = None) -> Generation:
         """Check the request and record it (``Generation.Requested``; in a session with the new messages)."""
+        self.check_size(order)
         session_model = None
         if session_id is not None:
             session = await self.threads.run(self.app.get_session, session_id, who.user_id)

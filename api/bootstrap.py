@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
@@ -32,8 +33,9 @@ from infra.crypto import CredentialVault, load_master_key
 from infra.datakeys import SqlDataKeyStore
 from infra.eventstore import eventstore_env
 from infra.login_throttle import LoginThrottle
+from infra.parking import Parking
 from infra.passwords import ApiKeys, Passwords
-from infra.relay import Relay
+from infra.relay import Relay, load_event
 from infra.settings import Settings
 from infra.sqldb import open_database
 from infra.threads import Threads
@@ -65,6 +67,7 @@ from services.sign_in import SignIn
 log = logging.getLogger(__name__)
 
 API, WORKER, PROJECTOR = "api", "worker", "projector"
+PARKED_RETRY_S = 60.0  # how often the usage meter tries its parked events again (the projector and relay: theirs)
 EVERY_ROLE = frozenset({API, WORKER, PROJECTOR})
 
 
@@ -110,10 +113,17 @@ class Container:
         self.vault = CredentialVault(load_master_key(settings), SqlDataKeyStore(self.db))
         self.login_throttle = LoginThrottle(self.db, settings.login_failure_limit, settings.login_failure_window_s)
 
-        self.projector = Projector(self.app.recorder, self.app.mapper, self.db, projections())
+        self.parking = Parking(self.db)
+        self.projector = Projector(self.app.recorder, self.app.mapper, self.db, projections(), parking=self.parking)
         self.freshness = Freshness(self.projector, self.threads, settings.read_your_writes_timeout_s)
-        self.relay = Relay(self.app.recorder, self.app.mapper, self.db, self.bus)
-        self.meter = usage.UsageMeter(self.db, self.bus, self.registry.cost)
+        self.relay = Relay(self.app.recorder, self.app.mapper, self.db, self.bus, parking=self.parking)
+        self.meter = usage.UsageMeter(
+            self.db,
+            self.bus,
+            self.registry.cost,
+            functools.partial(load_event, self.app.recorder, self.app.mapper),
+            self.parking,
+        )
         self.sweeper = Sweeper(self.db, self.bus, settings.sweeper_grace_s)
 
         self.catalog = Catalog()
@@ -175,7 +185,7 @@ class Container:
                 self.app, self.db, self.vault, self.registry, self.user_credentials, self.threads, self.freshness
             ),
             accounts=Accounts(self.app, self.db, self.auth, self.artifacts, self.threads, self.freshness),
-            health=Health(self.app.recorder, self.projector, self.bus, self.registry, self.threads),
+            health=Health(self.app.recorder, self.projector, self.bus, self.registry, self.threads, self.parking),
             sign_in=SignIn(
                 self.app,
                 self.passwords,
@@ -216,6 +226,7 @@ class Container:
                 asyncio.create_task(self.projector.run_forever(self.wakes[0])),
                 asyncio.create_task(self.relay.run_forever(self.wakes[1])),
                 asyncio.create_task(self.sweeper.run_forever(self.settings.sweeper_interval_s)),
+                asyncio.create_task(self._every(PARKED_RETRY_S, self.meter.retry_parked)),
             ]
         else:  # API and worker processes: caches kept current from the relayed events
             self._subs += await self.feed.subscribe(self.bus)
@@ -229,6 +240,15 @@ class Container:
                 await self.sweeper.resume_generations()
                 if self.serves_downloads:
                     await self.sweeper.resume_downloads()
+
+    async def _every(self, interval_s: float, job: Any) -> None:
+        """Run ``job`` (blocking) in a thread every ``interval_s``; a failure is logged and tried again next time."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.threads.run(job)
+            except Exception:
+                log.exception("periodic %s failed", getattr(job, "__qualname__", job))
 
     async def stop(self) -> None:
         await self.worker.stop()

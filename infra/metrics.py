@@ -28,6 +28,15 @@ LOCAL_MODEL_EVICTIONS = Counter(
 PROJECTION_LAG = Gauge(
     "llm_api_projection_lag", "Events not yet applied by the slowest projection", multiprocess_mode="max"
 )
+CONSUMER_FAILURES = Counter(
+    "llm_api_consumer_failures", "Failed tries of an event by a consumer (projection, relay, meter)", ["consumer"]
+)
+PARKED_EVENTS = Gauge(
+    "llm_api_parked_events", "Events a consumer parked and moved on from", ["consumer"], multiprocess_mode="max"
+)
+CONSUMER_FAILING = Gauge(
+    "llm_api_consumer_failing", "1 while a consumer is stuck retrying an event", ["consumer"], multiprocess_mode="max"
+)
 
 
 def render() -> bytes:

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     database_schema: str | None = None  # PostgreSQL schema for every table (tests use one per run)
     nats_url: str | None = None  # nats://127.0.0.1:4222; unset: the in-process bus
     nats_prefix: str = "pluggably"
+    bus_max_payload_bytes: int = Field(1024 * 1024, ge=64 * 1024)  # NATS's max_payload (the server's, when lower)
     log_level: str = "INFO"
 
     # Security.

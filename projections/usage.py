@@ -2,6 +2,10 @@
 
 Counts requests, errors, tokens, images and meshes per user, key, provider, model and day, with a cost
 from the runtime's prices hook. Each event id is recorded in the same transaction as the counts it added.
+
+An event relayed by reference (fields left out: ``RelayedEvent.omitted``) is read whole from the event store. One it
+cannot count is parked after a few tries (``infra.parking``) and acked, so the meter moves on; parked events are
+counted when a later try succeeds. An outage is waited out (the message comes back).
 """
 
 from __future__ import annotations
@@ -12,8 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.generations import Generation
+from infra import metrics
 from infra.bus.base import Bus, Delivery, Subscription
 from infra.bus.messages import RelayedEvent, events_subject
+from infra.failures import ITEM, describe, kind_of
+from infra.parking import PARK_AFTER, Parking
 from infra.sqldb import SqlDatabase
 
 log = logging.getLogger(__name__)
@@ -32,6 +39,9 @@ TABLES = (
 )
 
 QUEUE = "usage_meter"
+CONSUMER = "meter"
+#: ``load(event id)``: the stored event of that id, whole, as relayed (``None`` when there is none).
+Load = Callable[[str], RelayedEvent | None]
 
 
 def create_tables(db: SqlDatabase) -> None:
@@ -41,8 +51,9 @@ def create_tables(db: SqlDatabase) -> None:
 
 
 class UsageMeter:
-    def __init__(self, db: SqlDatabase, bus: Bus, cost: Cost) -> None:
-        self.db, self.bus, self.cost = db, bus, cost
+    def __init__(self, db: SqlDatabase, bus: Bus, cost: Cost, load: Load, parking: Parking | None = None) -> None:
+        self.db, self.bus, self.cost, self.load = db, bus, cost, load
+        self.parking = parking or Parking(db)
 
     async def start(self) -> Subscription:
         return await self.bus.consume(
@@ -50,10 +61,55 @@ class UsageMeter:
         )
 
     async def _on_delivery(self, delivery: Delivery) -> None:
-        event = RelayedEvent.decode(delivery.data)
-        if event.type in (COMPLETED, FAILED):
-            await asyncio.get_running_loop().run_in_executor(None, self.record, event)
+        loop = asyncio.get_running_loop()
+        event_id = delivery.message_id
+        try:
+            event = RelayedEvent.decode(delivery.data)
+            event_id = event.id
+            if event.type in (COMPLETED, FAILED):
+                await loop.run_in_executor(None, self.count, event)
+        except Exception as error:
+            if kind_of(error) != ITEM or not await loop.run_in_executor(None, self._park, event_id, error):
+                await delivery.nak(1.0)  # an outage, or tried too few times: it comes back
+                return
         await delivery.ack()
+
+    def count(self, event: RelayedEvent) -> bool:
+        """Count one relayed event (read whole from the event store when it came by reference)."""
+        if event.omitted:
+            whole = self.load(event.id)
+            if whole is None:
+                raise LookupError(f"event {event.id} is not in the event store")
+            event = whole
+        return self.record(event)
+
+    def _park(self, event_id: str, error: BaseException) -> bool:
+        """Record a failed try; park the event once it failed ``PARK_AFTER`` times. Answers whether it is parked."""
+        reason = describe(error)
+        metrics.CONSUMER_FAILURES.labels(CONSUMER).inc()
+        aggregate = event_id.rsplit(":", 1)[0]
+        if self.parking.failed(CONSUMER, event_id, 0, aggregate, reason) < PARK_AFTER:
+            log.warning("usage meter failed on %s: %s", event_id, reason)
+            return False
+        with self.db.transaction() as cur:
+            self.parking.park(cur, CONSUMER, event_id, 0, aggregate, reason)
+        log.error("usage meter parked %s: %s", event_id, reason)
+        return True
+
+    def retry_parked(self) -> int:
+        """Count the parked events again (from the event store); answers how many were counted."""
+        counted = 0
+        for row in self.parking.parked(CONSUMER):
+            try:
+                event = self.load(row["event_id"])
+                if event is not None:
+                    self.record(event)
+            except Exception:
+                continue
+            with self.db.transaction() as cur:
+                self.parking.clear(cur, CONSUMER, [row["event_id"]])
+            counted += 1
+        return counted
 
     def record(self, event: RelayedEvent) -> bool:
         """Count one event; answers False when it was counted already."""

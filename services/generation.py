@@ -41,6 +41,7 @@ from infra.bus.messages import (
     TOKEN,
     GenerateWork,
     StreamEvent,
+    by_reference,
     cancel_subject,
     token_subject,
     work_subject,
@@ -177,6 +178,14 @@ class Generations:
         still = StillRunning(f"Still {generation.status}; follow it with GET /v1/generations/{gid}.")
         return StreamEvent(0, ERROR, still.body(gid))
 
+    async def resolved(self, gid: str, event: StreamEvent) -> StreamEvent:
+        """The event as the client gets it: an outcome sent by reference (too large for the bus) read from the
+        event store, under its own number."""
+        if not by_reference(event):
+            return event
+        stored = await self.stored_outcome(gid)
+        return StreamEvent(event.i, stored.event, stored.data)
+
     # -- the other use cases of a generation -------------------------------------------------------------------
 
     async def get(self, who: Principal, gid: str) -> dict[str, Any]:
@@ -207,7 +216,7 @@ class Generations:
                     async for event in self._rebuilt(gid, terminal):
                         yield event
                     return
-                event = StreamEvent.decode(raw)
+                event = await self.resolved(gid, StreamEvent.decode(raw))
                 yield event
                 if event.terminal:
                     return
@@ -262,6 +271,7 @@ class Run:
             except TimeoutError:
                 yield await self.generations.stored_outcome(self.gid)
                 return
+            event = await self.generations.resolved(self.gid, event)
             yield event
             if event.terminal:
                 return

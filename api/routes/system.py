@@ -22,10 +22,11 @@ async def health(request: Request) -> HTTPResponse:
 
 @bp.get("/ready")
 async def ready(request: Request) -> HTTPResponse:
-    down = await services(request).health.down()
-    if down:
-        return json_response({"status": "not_ready", "down": down}, status=503)
-    return json_response({"status": "ready"})
+    report = await services(request).health.report()
+    parked = {"parked": report["parked"]} if report["parked"] else {}
+    if report["down"]:
+        return json_response({"status": "not_ready", "down": report["down"], **parked}, status=503)
+    return json_response({"status": "ready", **parked})
 
 
 @bp.get("/metrics")

@@ -13,6 +13,15 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+#: What a message may be at most: NATS's default ``max_payload`` (1 MiB), the bound of the in-process bus too.
+MAX_PAYLOAD = 1024 * 1024
+#: Kept free under the bound for the message's headers (its id).
+HEADROOM = 1024
+
+
+class PayloadTooLarge(ValueError):
+    """A message over the bus's payload limit: it must travel by reference (the event store, the artifact store)."""
+
 
 class Delivery(ABC):
     """A message taken from a work queue or a durable consumer."""
@@ -51,8 +60,21 @@ WorkHandler = Callable[[Delivery], Awaitable[None]]
 
 
 class Bus(ABC):
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, max_payload: int = MAX_PAYLOAD) -> None:
         self.prefix = prefix
+        self.max_payload = max_payload
+
+    @property
+    def room(self) -> int:
+        """The most a message's body may take (the payload limit less room for headers): encoders aim under it."""
+        return self.max_payload - HEADROOM
+
+    def check_size(self, subject: str, data: bytes) -> None:
+        if len(data) > self.room:
+            raise PayloadTooLarge(
+                f"a {len(data)}-byte message on {subject} is over the bus's {self.room}-byte limit; "
+                "large payloads travel by reference"
+            )
 
     def subject(self, suffix: str) -> str:
         return f"{self.prefix}.{suffix}"
@@ -68,7 +90,8 @@ class Bus(ABC):
 
     @abstractmethod
     async def publish(self, subject: str, data: bytes, *, msg_id: str | None = None) -> None:
-        """Publish durably on ``events.*``, ``work.*`` or ``tokens.*``; ``msg_id`` deduplicates."""
+        """Publish durably on ``events.*``, ``work.*`` or ``tokens.*``; ``msg_id`` deduplicates. A message over
+        ``room`` raises ``PayloadTooLarge`` on every bus."""
 
     @abstractmethod
     async def publish_signal(self, subject: str, data: bytes = b"") -> None:

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from infra.bus.base import Bus, Delivery, Handler, Subscription, WorkHandler
+from infra.bus.base import MAX_PAYLOAD, Bus, Delivery, Handler, Subscription, WorkHandler
 
 log = logging.getLogger(__name__)
 DEDUP_WINDOW_S = 120.0
@@ -153,12 +153,13 @@ class MemoryBus(Bus):
         prefix: str = "pluggably",
         *,
         ack_wait_s: float = 30.0,
+        max_payload: int = MAX_PAYLOAD,
         tokens_max_age_s: float = TOKENS_MAX_AGE_S,
         tokens_max_subjects: int = TOKENS_MAX_SUBJECTS,
         tokens_max_bytes: int = TOKENS_MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(prefix)
+        super().__init__(prefix, max_payload)
         self.ack_wait_s = ack_wait_s
         self.tokens_max_age_s, self.tokens_max_subjects = tokens_max_age_s, tokens_max_subjects
         self.tokens_max_bytes, self._clock = tokens_max_bytes, clock
@@ -188,6 +189,7 @@ class MemoryBus(Bus):
         return False
 
     async def publish(self, subject: str, data: bytes, *, msg_id: str | None = None) -> None:
+        self.check_size(subject, data)
         if self._duplicate(msg_id):
             return
         if subject.startswith("tokens."):
@@ -220,6 +222,7 @@ class MemoryBus(Bus):
                     log.exception("subscriber of %s failed", subject)
 
     async def publish_signal(self, subject: str, data: bytes = b"") -> None:
+        self.check_size(subject, data)
         await self._deliver_live(subject, data)
 
     async def subscribe(self, subject: str, handler: Handler) -> Subscription:

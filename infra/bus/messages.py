@@ -126,15 +126,36 @@ class StreamEvent:
         return cls(payload["i"], payload["event"], payload["data"])
 
 
+#: The data of a ``done`` or ``error`` event too large for the bus: the outcome is read from the event store.
+STORED = {"stored": True}
+
+
+def by_reference(event: StreamEvent) -> bool:
+    """Whether the event's data is in the event store (:data:`STORED`) rather than in the message."""
+    return event.terminal and event.data.get("stored") is True
+
+
 class TokenStream:
-    """The numbered events of one generation (or download job) on its token subject, from ``first``."""
+    """The numbered events of one generation (or download job) on its token subject, from ``first``.
+
+    Nothing larger than the bus takes is sent: a long ``token`` goes as several (the text is the same), a ``done``
+    or ``error`` too large for a message (a long answer, inline images) goes as :data:`STORED` (by reference)."""
 
     def __init__(self, bus: Bus, item_id: str, first: int = 1) -> None:
         self.bus, self.subject, self.index = bus, token_subject(item_id), first - 1
 
     async def send(self, event: str, data: dict[str, Any]) -> None:
         self.index += 1
-        await self.bus.publish(self.subject, StreamEvent(self.index, event, data).encode())
+        encoded = StreamEvent(self.index, event, data).encode()
+        if len(encoded) > self.bus.room:
+            if event == TOKEN and len(data.get("text", "")) > 1:
+                self.index -= 1
+                text, piece = data["text"], max(1, self.bus.room // 16)  # ≤ 12 bytes a character once escaped
+                for start in range(0, len(text), piece):
+                    await self.send(TOKEN, {**data, "text": text[start : start + piece]})
+                return
+            encoded = StreamEvent(self.index, event, STORED).encode()
+        await self.bus.publish(self.subject, encoded)
 
     async def release(self) -> None:
         """The stream is over and nobody will replay it: the bus may drop it (``Bus.release``)."""
@@ -162,7 +183,11 @@ def event_data(event: Any) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class RelayedEvent:
     """A stored domain event as the relay publishes it on ``events.<type>``. ``id`` is ``<aggregate id>:<version>``:
-    unique per event and the same on every re-send, so consumers deduplicate on it."""
+    unique per event and the same on every re-send, so consumers deduplicate on it.
+
+    An event larger than the bus takes travels by reference: its largest fields are left out (``omitted`` names
+    them) until it fits; a consumer that needs them reads the event from the event store (its aggregate id and
+    version)."""
 
     id: str
     type: str
@@ -170,6 +195,7 @@ class RelayedEvent:
     version: int
     timestamp: str
     data: dict[str, Any]
+    omitted: tuple[str, ...] = ()
 
     @property
     def subject(self) -> str:
@@ -186,18 +212,30 @@ class RelayedEvent:
             data=event_data(event),
         )
 
-    def encode(self) -> bytes:
-        return json.dumps(
-            {
-                "id": self.id,
-                "type": self.type,
-                "aggregate_id": self.aggregate_id,
-                "version": self.version,
-                "timestamp": self.timestamp,
-                "data": self.data,
-            },
-            default=json_default,
-        ).encode()
+    def encode(self, max_bytes: int | None = None) -> bytes:
+        """The JSON of the event; within ``max_bytes`` (by reference) when given."""
+        envelope: dict[str, Any] = {
+            "id": self.id,
+            "type": self.type,
+            "aggregate_id": self.aggregate_id,
+            "version": self.version,
+            "timestamp": self.timestamp,
+            "data": self.data,
+        }
+        if self.omitted:
+            envelope["omitted"] = list(self.omitted)
+        encoded = json.dumps(envelope, default=json_default).encode()
+        if max_bytes is None or len(encoded) <= max_bytes:
+            return encoded
+        sizes = {name: len(json.dumps(value, default=json_default)) for name, value in self.data.items()}
+        kept, omitted = dict(self.data), list(self.omitted)
+        for name in sorted(sizes, key=sizes.__getitem__, reverse=True):
+            del kept[name]
+            omitted.append(name)
+            encoded = json.dumps({**envelope, "data": kept, "omitted": omitted}, default=json_default).encode()
+            if len(encoded) <= max_bytes:
+                return encoded
+        return encoded  # only the envelope is left: it fits any bus
 
     @classmethod
     def decode(cls, data: bytes) -> RelayedEvent:
@@ -209,6 +247,7 @@ class RelayedEvent:
             payload["version"],
             payload["timestamp"],
             payload["data"],
+            tuple(payload.get("omitted", ())),
         )
 
 

@@ -14,7 +14,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 from nats.js.errors import NotFoundError
 
-from infra.bus.base import Bus, Delivery, Handler, Subscription, WorkHandler
+from infra.bus.base import MAX_PAYLOAD, Bus, Delivery, Handler, Subscription, WorkHandler
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,10 @@ class _Live(Subscription):
 
 
 class NatsBus(Bus):
-    def __init__(self, url: str, prefix: str = "pluggably", *, ack_wait_s: float = 30.0) -> None:
-        super().__init__(prefix)
+    def __init__(
+        self, url: str, prefix: str = "pluggably", *, ack_wait_s: float = 30.0, max_payload: int = MAX_PAYLOAD
+    ) -> None:
+        super().__init__(prefix, max_payload)
         self.url = url
         self.ack_wait_s = ack_wait_s
         stem = re.sub(r"[^A-Za-z0-9]", "_", prefix).upper()
@@ -70,6 +72,7 @@ class NatsBus(Bus):
 
     async def connect(self) -> None:
         self._nc_ = await nats.connect(self.url, max_reconnect_attempts=-1, name=f"pluggably:{self.prefix}")
+        self.max_payload = min(self.max_payload, self._nc.max_payload)  # the server's limit, when it is lower
         self._js = self._nc.jetstream()
         configs = [
             api.StreamConfig(
@@ -116,6 +119,7 @@ class NatsBus(Bus):
             self._nc_ = None
 
     async def publish(self, subject: str, data: bytes, *, msg_id: str | None = None) -> None:
+        self.check_size(subject, data)
         headers = {"Nats-Msg-Id": msg_id} if msg_id else None
         if subject.startswith("tokens."):
             # Token streams are disposable (the outcome is in the event store): the stream still stores them,
@@ -125,6 +129,7 @@ class NatsBus(Bus):
         await self._js.publish(self.subject(subject), data, headers=headers)
 
     async def publish_signal(self, subject: str, data: bytes = b"") -> None:
+        self.check_size(subject, data)
         await self._nc.publish(self.subject(subject), data)
 
     async def subscribe(self, subject: str, handler: Handler) -> Subscription:

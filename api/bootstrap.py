@@ -230,6 +230,12 @@ class Container:
             ]
         else:  # API and worker processes: caches kept current from the relayed events
             self._subs += await self.feed.subscribe(self.bus)
+        if self.roles & {API, WORKER}:  # and from the event store itself, whatever the bus and the projector do
+            self._tasks.append(
+                asyncio.create_task(
+                    self.feed.follow_store(self.app.recorder, self.app.mapper, self.threads, aggregates=(User,))
+                )
+            )
         if WORKER in self.roles:
             await self.threads.run(self.catalogue.register_configured)
             await self.worker.start(self.registry.names())

@@ -69,6 +69,7 @@ class Authenticator:
         self.recorder, self.mapper, self.load_user, self.threads = recorder, mapper, load_user, threads
         self._cache: dict[str, Principal] = {}
         self._lock = threading.Lock()
+        self._evictions = 0  # counts evictions: a load that raced one does not cache what it read
 
     async def authenticate(self, plaintext: str) -> Principal:
         """The principal of an API key: from memory, or (a miss) from the keys view in a thread."""
@@ -88,22 +89,38 @@ class Authenticator:
 
     def load(self, key_hash: str) -> Principal:
         """The slow path (run in a thread): the keys read model, or the event store when the view lags."""
-        # Read the keys view only once it has caught up with the event store: a key issued a moment ago is found,
-        # and a revocation that evicted this key from the cache is already applied when it is read again.
+        while True:
+            evictions = self._evictions
+            principal = self._read(key_hash)
+            with self._lock:
+                if evictions == self._evictions:  # no revocation or disabling arrived while it was read
+                    self._cache[key_hash] = principal
+                    return principal
+
+    def _read(self, key_hash: str) -> Principal:
+        # Read the keys view once it has caught up with the event store: a key issued a moment ago is found, and a
+        # revocation that evicted this key from the cache is already applied when it is read again. When the view
+        # is behind (a slow or stopped projector), the user's events are the record.
         caught_up = self.freshness.wait_sync()
         row = find_key(self.db, key_hash)
+        if row is not None and not caught_up:
+            return self._from_user(row["user_id"], row["key_id"])
         if row is not None:
             if row["revoked"] or row["disabled"]:
                 raise invalid()
             expires = datetime.fromisoformat(row["expires_at"]) if row["expires_at"] else None
-            principal = Principal(row["user_id"], row["key_id"], row["username"], bool(row["is_admin"]), expires)
-        elif caught_up:
+            return Principal(row["user_id"], row["key_id"], row["username"], bool(row["is_admin"]), expires)
+        if caught_up:
             raise invalid()
-        else:  # the projector is slow or down: the events it has not applied yet are the record
-            principal = self._from_unprojected_events(key_hash)
-        with self._lock:
-            self._cache[key_hash] = principal
-        return principal
+        return self._from_unprojected_events(key_hash)
+
+    def _from_user(self, user_id: str, key_id: str) -> Principal:
+        """The principal of one of the user's keys, from the ``User`` aggregate (the event store)."""
+        user = self.load_user(user_id)
+        key = user.api_keys.get(key_id)
+        if key is None or key["revoked"] or user.disabled:
+            raise invalid()
+        return Principal(str(user.id), key_id, user.username, user.is_admin, key["expires_at"])
 
     def _from_unprojected_events(self, key_hash: str) -> Principal:
         start = min(self.projector.positions().values(), default=0)
@@ -112,15 +129,12 @@ class Authenticator:
             for notification in notifications:
                 event = self.mapper.to_domain_event(notification)
                 if event.key_hash == key_hash:
-                    user = self.load_user(str(event.originator_id))
-                    key = user.api_keys[event.key_id]
-                    if key["revoked"] or user.disabled:
-                        raise invalid()
-                    return Principal(str(user.id), event.key_id, user.username, user.is_admin, key["expires_at"])
+                    return self._from_user(str(event.originator_id), event.key_id)
             start = notifications[-1].id
         raise invalid()
 
     def evict_user(self, user_id: str) -> None:
         with self._lock:
+            self._evictions += 1
             for key_hash in [h for h, p in self._cache.items() if p.user_id == user_id]:
                 del self._cache[key_hash]

@@ -32,17 +32,24 @@ class UserCredentials:
         self.app, self.vault = app, vault
         self._cache: dict[tuple[str, str], Credential | None] = {}
         self._lock = threading.Lock()
+        self._forgotten = 0  # counts evictions: a load that raced one does not cache what it read
 
     def __call__(self, user_id: str, provider: str) -> Credential | None:
         key = (user_id, provider)
         try:
             return self._cache[key]
         except KeyError:
-            credential = self._cache[key] = self._load(user_id, provider)
-            return credential
+            while True:
+                forgotten = self._forgotten
+                credential = self._load(user_id, provider)
+                with self._lock:
+                    if forgotten == self._forgotten:
+                        self._cache[key] = credential
+                        return credential
 
     def forget(self, user_id: str) -> None:
         with self._lock:
+            self._forgotten += 1
             for key in [k for k in self._cache if k[0] == user_id]:
                 self._cache.pop(key, None)
 

@@ -5,17 +5,31 @@ Handlers are registered by event class, or by aggregate class for every event of
 this process, it calls them with each event it applies (``listener``); elsewhere (API and worker processes) the
 relayed events on the bus feed them (``subscribe``). Either way they are found by class, never by name: a renamed
 event class fails at import.
+
+Both are fast, and neither is a guarantee: the relay may be stuck, NATS may be reconnecting (a core subscription
+misses what was published meanwhile), the projector may be behind. So every API and worker process also reads the
+events that guard access (``User``'s) from the event store itself, twice a second (``follow_store``: one indexed
+query when nothing happened): a disabled user or a revoked key is refused by every process within a second, whatever
+the bus and the projector do. Handlers are idempotent (evict, register), so hearing an event twice is harmless.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, DomainEvent
+from eventsourcing.utils import get_topic
 
 from infra.bus.base import Bus, Subscription
 from infra.bus.messages import RelayedEvent, event_data, events_subject
+from infra.threads import Threads
+
+log = logging.getLogger(__name__)
+#: How often ``follow_store`` reads the event store: a cached key outlives its revocation by at most about this.
+STORE_POLL_S = 0.5
 
 DataHandler = Callable[[dict[str, Any]], None]
 IdHandler = Callable[[str], None]
@@ -63,3 +77,46 @@ class EventFeed:
 
             subscriptions.append(await bus.subscribe(events_subject(f"{aggregate_class.__qualname__}.>"), on_any))
         return subscriptions
+
+    @staticmethod
+    def topics(aggregates: tuple[type[Aggregate], ...]) -> list[str]:
+        """The stored topics of every event of ``aggregates``."""
+        classes = {
+            value
+            for aggregate_class in aggregates
+            for value in vars(aggregate_class).values()
+            if isinstance(value, type) and issubclass(value, DomainEvent)
+        }
+        return sorted(get_topic(cls) for cls in classes)
+
+    async def follow_store(
+        self,
+        recorder: Any,
+        mapper: Any,
+        threads: Threads,
+        aggregates: tuple[type[Aggregate], ...],
+        every_s: float = STORE_POLL_S,
+    ) -> None:
+        """Feed the handlers the events of ``aggregates`` (those that guard access: ``User``) from the event
+        store's log (see the module's docstring); run it as a task."""
+        topics = self.topics(aggregates)
+        position: int | None = None  # from the head when this process starts: it loaded what came before
+        while True:
+            try:
+                head = await self._head(recorder, threads)
+                if position is None:
+                    position = head
+                while head > position:
+                    found = await threads.run(
+                        recorder.select_notifications, position, 500, head, topics, inclusive_of_start=False
+                    )
+                    for notification in found:
+                        self.listener(mapper.to_domain_event(notification))
+                    position = found[-1].id if len(found) == 500 else head
+            except Exception:
+                log.warning("reading the event store for cache updates failed; trying again", exc_info=True)
+            await asyncio.sleep(every_s)
+
+    @staticmethod
+    async def _head(recorder: Any, threads: Threads) -> int:
+        return int(await threads.run(recorder.max_notification_id) or 0)

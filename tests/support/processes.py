@@ -121,8 +121,9 @@ def embedded_gateway(data_dir: Path, **env_extra: str) -> Iterator[Gateway]:
 
 @contextmanager
 def production_gateway(data_dir: Path, database_url: str, nats_url: str, prefix: str, schema: str | None = None,
-                       **env_extra: str) -> Iterator[Gateway]:
-    """The production topology: ``serve`` (API only), ``worker`` and ``project`` processes on PostgreSQL + NATS."""
+                       serve_args: tuple[str, ...] = (), **env_extra: str) -> Iterator[Gateway]:
+    """The production topology: ``serve`` (API only; ``serve_args`` such as ``--workers 2``), ``worker`` and
+    ``project`` processes on PostgreSQL + NATS."""
     port = free_port()
     extra = {"LLM_API_DATABASE_URL": database_url, "LLM_API_NATS_URL": nats_url, "LLM_API_NATS_PREFIX": prefix,
              "LLM_API_PORT": str(port), **env_extra}
@@ -135,7 +136,7 @@ def production_gateway(data_dir: Path, database_url: str, nats_url: str, prefix:
     try:
         gateway.processes["project"] = spawn(["project"], env, logs / f"{data_dir.name}-project.log")
         gateway.processes["worker"] = spawn(["worker"], env, logs / f"{data_dir.name}-worker.log")
-        gateway.processes["serve"] = spawn(["serve"], env, logs / f"{data_dir.name}-serve.log")
+        gateway.processes["serve"] = spawn(["serve", *serve_args], env, logs / f"{data_dir.name}-serve.log")
         wait_ready(gateway.url, gateway.processes["serve"])
         yield gateway
     finally:

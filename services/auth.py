@@ -22,8 +22,10 @@ from infra.passwords import ApiKeys
 from infra.sqldb import SqlDatabase
 from infra.threads import Threads
 from projections.base import Projector
-from projections.keys import find_key
+from projections.keys import KeysProjection, find_key
 from services.freshness import Freshness
+
+KEYS_VIEW = KeysProjection.name
 
 
 def invalid() -> AuthenticationFailed:
@@ -98,10 +100,10 @@ class Authenticator:
                     return principal
 
     def _read(self, key_hash: str) -> Principal:
-        # Read the keys view once it has caught up with the event store: a key issued a moment ago is found, and a
-        # revocation that evicted this key from the cache is already applied when it is read again. When the view
-        # is behind (a slow or stopped projector), the user's events are the record.
-        caught_up = self.freshness.wait_sync()
+        # The keys view answers once it has caught up with the event store: a key issued a moment ago is found, and
+        # a revocation that evicted this key from the cache is applied. When it is behind (a slow or stopped
+        # projector), the user's events are the record: nothing waits for the projector.
+        caught_up = self.projector.positions().get(KEYS_VIEW, 0) >= self.projector.head()
         row = find_key(self.db, key_hash)
         if row is not None and not caught_up:
             return self._from_user(row["user_id"], row["key_id"])

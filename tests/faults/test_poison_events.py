@@ -146,7 +146,10 @@ class PoisonEvents:
             db.execute(ddl)
         await until(lambda: (get_session(db, owner, str(chat.id)) or {}).get("messages"), timeout=30)
         assert get_session(db, owner, str(session.id))["title"] == "renamed"
-        assert (await container.services.health.report())["down"] == []
+        await until(lambda: self._ready(container))
+
+    async def _ready(self, container: Container) -> bool:
+        return (await container.services.health.report())["down"] == []
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
